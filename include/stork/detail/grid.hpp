@@ -1,0 +1,57 @@
+/// @file
+/// @brief Internal: validation of time grids and the position of a sampler on its grid.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stork/error.hpp"
+
+namespace stork::detail {
+
+/// Throws stork::error unless `times` has at least `min_points` finite, strictly monotone entries.
+inline void check_grid(std::span<const double> times, std::string_view who, std::size_t min_points = 2) {
+  if (times.size() < min_points)
+    fail(who, "times.size()", times.size(),
+         "a grid needs at least " + std::to_string(min_points) + " points");
+  for (std::size_t i = 0; i < times.size(); ++i)
+    if (!std::isfinite(times[i]))
+      fail(who, "times[" + std::to_string(i) + "]", times[i], "grid values must be finite");
+  const bool increasing = times[1] > times[0];
+  for (std::size_t i = 1; i < times.size(); ++i) {
+    const bool ok = increasing ? times[i] > times[i - 1] : times[i] < times[i - 1];
+    if (!ok)
+      fail(who, "times[" + std::to_string(i) + "]", times[i],
+           std::string("the grid must be strictly ") + (increasing ? "increasing" : "decreasing") +
+               ", times[" + std::to_string(i - 1) + "] = " + describe(times[i - 1]));
+  }
+}
+
+/// The user's grid (copied once) and the current interval [t_n, t_{n+1}].
+class grid_walk {
+ public:
+  grid_walk(std::span<const double> times, std::string_view who, std::size_t min_points = 2) {
+    check_grid(times, who, min_points);
+    t_.assign(times.begin(), times.end());
+  }
+  std::size_t interval() const noexcept { return n_; }
+  std::size_t intervals() const noexcept { return t_.size() - 1; }
+  bool done() const noexcept { return n_ + 1 >= t_.size(); }
+  double t0() const noexcept { return t_[n_]; }
+  double t1() const noexcept { return t_[n_ + 1]; }
+  /// Signed step t_{n+1} − t_n.
+  double h() const noexcept { return t_[n_ + 1] - t_[n_]; }
+  double at(std::size_t i) const noexcept { return t_[i]; }
+  std::span<const double> times() const noexcept { return t_; }
+  void next() noexcept { ++n_; }
+
+ private:
+  std::vector<double> t_;
+  std::size_t n_ = 0;
+};
+
+}  // namespace stork::detail

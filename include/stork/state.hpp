@@ -1,0 +1,94 @@
+/// @file
+/// @brief The state algebra: `stork::state_ops<S>` and the `State` concept.
+///
+/// The samplers touch a state only through two operations: "make a temporary like x" and the fused
+/// linear combination `out = Σ a[k]·x[k]` (one pass over memory). A GPU buffer, a sharded tensor or
+/// any other container becomes a state by specialising `state_ops` for it; the core never reads an
+/// element. This header provides the specialisations for `std::vector<float>` and
+/// `std::vector<double>`; `<stork/eigen.hpp>` adds dense Eigen objects.
+#pragma once
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "stork/detail/contiguous.hpp"
+
+namespace stork {
+
+/// @brief Customisation point: the vector operations a state type must provide.
+///
+/// Required members (all static):
+/// | expression | meaning |
+/// |---|---|
+/// | `S make_like(const S& x)` | a new state of the same shape as `x`; contents unspecified |
+/// | `void lincomb(S& out, std::span<const double> a, std::span<const S* const> x)` | `out = Σ a[k]·*x[k]`;
+/// `out` may be the same object as any `*x[k]`; `a.size() == x.size() >= 1` |
+///
+/// Optional members, used when present:
+/// | expression | meaning |
+/// |---|---|
+/// | `std::size_t size(const S& x)` | number of scalars: lets the samplers reject a model output of the wrong
+/// size | | `bool all_finite(const S& x)` | false if any scalar is NaN or ±Inf: lets the samplers reject
+/// non-finite values |
+///
+/// Coefficients are `double`; an implementation for a lower precision should accumulate in `double`.
+template <class S>
+struct state_ops;
+
+/// @brief A type the samplers can integrate: `state_ops<S>` provides `make_like` and `lincomb`.
+///
+/// Example: `static_assert(stork::State<std::vector<float>>);`
+template <class S>
+concept State = std::copy_constructible<S> &&
+    requires(const S& cx, S& out, std::span<const double> a, std::span<const S* const> xs) {
+  { state_ops<S>::make_like(cx) } -> std::same_as<S>;
+  state_ops<S>::lincomb(out, a, xs);
+};
+
+/// @brief `state_ops` for `std::vector<float>` and `std::vector<double>`.
+///
+/// `lincomb` is one pass over memory for up to 8 terms; arithmetic is in double.
+template <class T>
+requires std::floating_point<T>
+struct state_ops<std::vector<T>> {
+  static std::vector<T> make_like(const std::vector<T>& x) { return std::vector<T>(x.size()); }
+  static std::size_t size(const std::vector<T>& x) noexcept { return x.size(); }
+  static bool all_finite(const std::vector<T>& x) noexcept { return detail::all_finite(x.data(), x.size()); }
+  static void lincomb(std::vector<T>& out, std::span<const double> a,
+                      std::span<const std::vector<T>* const> x) {
+    detail::lincomb_contiguous(out.data(), out.size(), a, x,
+                               [](const std::vector<T>* v) { return v->data(); });
+  }
+};
+
+namespace detail {
+
+template <class S>
+concept has_size = requires(const S& x) {
+  { state_ops<S>::size(x) } -> std::convertible_to<std::size_t>;
+};
+template <class S>
+concept has_all_finite = requires(const S& x) {
+  { state_ops<S>::all_finite(x) } -> std::convertible_to<bool>;
+};
+
+}  // namespace detail
+
+/// @brief `out = Σ a[k]·x[k]` for a fixed number of terms (no allocation).
+/// @par Cost: one `state_ops<S>::lincomb`, i.e. one pass over memory.
+template <State S, std::size_t N>
+void lincomb(S& out, const std::array<double, N>& a, const std::array<const S*, N>& x) {
+  static_assert(N >= 1);
+  state_ops<S>::lincomb(out, std::span<const double>(a), std::span<const S* const>(x));
+}
+
+/// @brief `out = x` through the state algebra (a one-term linear combination: exact copy).
+template <State S>
+void assign(S& out, const S& x) {
+  lincomb<S, 1>(out, {1.0}, {&x});
+}
+
+}  // namespace stork

@@ -1,0 +1,13 @@
+/// @file
+/// @brief Umbrella header of the core (standard library only). For Eigen states add <stork/eigen.hpp>.
+#pragma once
+
+#include "stork/error.hpp"
+#include "stork/field.hpp"
+#include "stork/methods/euler.hpp"
+#include "stork/methods/heun.hpp"
+#include "stork/methods/rkg2.hpp"
+#include "stork/methods/rock4.hpp"
+#include "stork/scheduler.hpp"
+#include "stork/state.hpp"
+#include "stork/version.hpp"

@@ -1,0 +1,44 @@
+// Tests of <stork/field.hpp>: the VelocityField concept and the affine parameterisation plumbing.
+#include <stork/field.hpp>
+
+#include <catch2/catch.hpp>
+#include <vector>
+
+#include "support/opaque_state.hpp"
+
+namespace {
+using vec = std::vector<double>;
+auto good = [](const vec&, double, vec&) {};
+auto good_float_time = [](const vec&, float, vec&) {};  // double → float time converts: still callable
+auto returns_value = [](const vec& x, double) { return x; };
+auto wrong_state = [](const std::vector<float>&, double, std::vector<float>&) {};
+struct functor {
+  void operator()(const stork_test::opaque_state&, double, stork_test::opaque_state&) const {}
+};
+}  // namespace
+
+static_assert(stork::VelocityField<decltype(good), vec>);
+static_assert(stork::VelocityField<decltype(good_float_time), vec>);
+static_assert(stork::VelocityField<functor, stork_test::opaque_state>);
+static_assert(!stork::VelocityField<decltype(returns_value), vec>);  // must write into v
+static_assert(!stork::VelocityField<decltype(wrong_state), vec>);
+static_assert(!stork::VelocityField<decltype(good), std::vector<int>>);  // not a State
+static_assert(stork::Parameterisation<stork::flow_velocity>);
+static_assert(!stork::Parameterisation<int>);
+
+TEST_CASE("flow_velocity passes the model output through untouched", "[field]") {
+  const vec x{1, 2}, out{3, 4};
+  stork::detail::velocity_of<vec, stork::flow_velocity> vel(stork::flow_velocity{}, x);
+  REQUIRE(&vel(out, x, 0.5) == &out);
+}
+
+TEST_CASE("an affine parameterisation computes a(t)·x + b(t)·out", "[field]") {
+  struct affine_param {
+    stork::affine_velocity affine(double t) const { return {-t, 2.0}; }
+  };
+  const vec x{1, 2}, out{3, 4};
+  stork::detail::velocity_of<vec, affine_param> vel(affine_param{}, x);
+  const vec& v = vel(out, x, 0.5);
+  REQUIRE(v[0] == Approx(-0.5 * 1 + 2 * 3));
+  REQUIRE(v[1] == Approx(-0.5 * 2 + 2 * 4));
+}
