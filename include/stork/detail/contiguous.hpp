@@ -6,21 +6,23 @@
 #include <cmath>
 #include <cstddef>
 #include <span>
+#include <utility>
 
 namespace stork::detail {
 
-/// out[i] = Σ_k a[k]·x_k[i] with N known at compile time: one pass, every input read before out[i]
-/// is written, so out may alias any input.
-template <std::size_t N, class T>
-void lincomb_fixed(T* out, std::size_t n, const double* a, const T* const* x) {
-  double c[N];
-  const T* p[N];
-  for (std::size_t k = 0; k < N; ++k) c[k] = a[k], p[k] = x[k];
-  for (std::size_t i = 0; i < n; ++i) {
-    double acc = c[0] * static_cast<double>(p[0][i]);
-    for (std::size_t k = 1; k < N; ++k) acc += c[k] * static_cast<double>(p[k][i]);
-    out[i] = static_cast<T>(acc);
-  }
+/// out[i] = Σ_k a[k]·x_k[i] with the number of terms known at compile time: one pass, every input read
+/// before out[i] is written, so out may alias any input. Aliasing is only ever exact (same element),
+/// never shifted, so there is no loop-carried dependence: `ivdep` lets the compiler vectorise.
+template <class T, std::size_t... K>
+void lincomb_fixed(T* out, std::size_t n, const double* a, const T* const* x, std::index_sequence<K...>) {
+  const double c[] = {a[K]...};
+  const T* const p[] = {x[K]...};
+#if defined(__clang__)
+#pragma clang loop vectorize(assume_safety)
+#elif defined(__GNUC__)
+#pragma GCC ivdep
+#endif
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<T>((... + (c[K] * static_cast<double>(p[K][i]))));
 }
 
 /// Any number of terms: blocks of 256 scalars accumulated in double on the stack, so memory is still
@@ -53,21 +55,21 @@ void lincomb_contiguous(T* out, std::size_t n, std::span<const double> a, std::s
     for (std::size_t k = 0; k < terms; ++k) p[k] = data(xs[k]);
     switch (terms) {
       case 1:
-        return lincomb_fixed<1>(out, n, a.data(), p);
+        return lincomb_fixed(out, n, a.data(), p, std::make_index_sequence<1>{});
       case 2:
-        return lincomb_fixed<2>(out, n, a.data(), p);
+        return lincomb_fixed(out, n, a.data(), p, std::make_index_sequence<2>{});
       case 3:
-        return lincomb_fixed<3>(out, n, a.data(), p);
+        return lincomb_fixed(out, n, a.data(), p, std::make_index_sequence<3>{});
       case 4:
-        return lincomb_fixed<4>(out, n, a.data(), p);
+        return lincomb_fixed(out, n, a.data(), p, std::make_index_sequence<4>{});
       case 5:
-        return lincomb_fixed<5>(out, n, a.data(), p);
+        return lincomb_fixed(out, n, a.data(), p, std::make_index_sequence<5>{});
       case 6:
-        return lincomb_fixed<6>(out, n, a.data(), p);
+        return lincomb_fixed(out, n, a.data(), p, std::make_index_sequence<6>{});
       case 7:
-        return lincomb_fixed<7>(out, n, a.data(), p);
+        return lincomb_fixed(out, n, a.data(), p, std::make_index_sequence<7>{});
       case 8:
-        return lincomb_fixed<8>(out, n, a.data(), p);
+        return lincomb_fixed(out, n, a.data(), p, std::make_index_sequence<8>{});
       default:
         return;
     }
