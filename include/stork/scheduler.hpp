@@ -50,7 +50,7 @@ class scheduler {
 
   scheduler(const Method& method, std::span<const double> times, const S& x, const P& param = {},
             sampler_options options = {})
-      : stepper_(method, times, x, param), options_(options) {
+      : stepper_((validate(param, times), method), times, x, param), options_(options) {
     if constexpr (detail::has_size<S>) size_ = state_ops<S>::size(x);
     if constexpr (detail::has_all_finite<S>)
       if (options_.check_finite && !state_ops<S>::all_finite(x))
@@ -89,6 +89,11 @@ class scheduler {
   const stepper_type& stepper() const noexcept { return stepper_; }
 
  private:
+  /// Lets a parameterisation check its own domain (e.g. VP times in (0, 1]) before anything else.
+  static void validate(const P& param, std::span<const double> times) {
+    if constexpr (requires { param.validate(times); }) param.validate(times);
+  }
+
   stepper_type stepper_;
   sampler_options options_;
   std::size_t size_ = 0;

@@ -128,3 +128,26 @@ double quadrature_error(const Method& m, int k, double h = 0.7) {
 }
 
 }  // namespace stork_test
+
+namespace stork_test {
+
+/// σ_i = S·u_i/(1 + (S−1)·u_i) with u uniform from 1 to 0: a smooth shifted flow grid (n intervals).
+inline std::vector<double> shifted_grid(std::size_t n, double shift) {
+  std::vector<double> g(n + 1);
+  for (std::size_t i = 0; i <= n; ++i) {
+    const double u = 1.0 - static_cast<double>(i) / static_cast<double>(n);
+    g[i] = shift * u / (1.0 + (shift - 1.0) * u);
+  }
+  return g;
+}
+
+/// The flow toy of stork-reference.md §2.7, v(x, σ) = −x + σ², started from x(1) = 2 so that the exact
+/// solution x(σ) = σ² − 2σ + 2 + e^{1−σ} is not a polynomial.
+inline void flow_toy(const std::vector<double>& x, double sigma, std::vector<double>& v) {
+  for (std::size_t i = 0; i < x.size(); ++i) v[i] = -x[i] + sigma * sigma;
+}
+inline double flow_toy_exact(double sigma) {
+  return sigma * sigma - 2.0 * sigma + 2.0 + std::exp(1.0 - sigma);
+}
+
+}  // namespace stork_test

@@ -1,0 +1,144 @@
+// Tests of <stork/methods/stork2.hpp>: golden values, effective weights, collapse, orders, errors.
+#include <stork/methods/stork2.hpp>
+#include <stork/schedule.hpp>
+#include <stork/scheduler.hpp>
+#include <stork/vp.hpp>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "support/gaussian_mixture.hpp"
+#include "support/problems.hpp"
+
+using namespace stork_test;
+using vec = std::vector<double>;
+using stork::variant;
+
+namespace {
+void toy(const vec& x, double sigma, vec& v) { v[0] = -x[0] + sigma * sigma; }
+
+template <class Method>
+double flow_order(const Method& m, double shift, bool gaussian) {
+  vec ns, errs;
+  for (std::size_t n : {128, 256, 512, 1024}) {
+    vec x{gaussian ? 0.4 : 2.0};
+    const vec grid = shifted_grid(n, shift);
+    if (gaussian) {
+      const gaussian_mixture g = single_gaussian(1.0, 2.0);
+      stork::integrate(
+          m, [&g](const vec& y, double s, vec& v) { g.flow_velocity(y, s, v); }, x, grid);
+      errs.push_back(std::abs(x[0] - gaussian_flow_map(1.0, 2.0, 0.4, 1.0, 0.0)));
+    } else {
+      stork::integrate(m, flow_toy, x, grid);
+      errs.push_back(std::abs(x[0] - flow_toy_exact(0.0)));
+    }
+    ns.push_back(double(n));
+  }
+  return fitted_slope(ns, errs);
+}
+}  // namespace
+
+TEST_CASE("stork2 reference: golden flow sequence of stork-reference.md §2.7", "[stork2][golden]") {
+  const stork::stork2 m{.stages = 5, .derivative_order = 2, .variant = variant::reference};
+  vec x{1.0}, v{0.0}, got;
+  const vec grid = stork::flow_sigmas(8, {.shift = 1.0});
+  auto sch = stork::make_scheduler(m, grid, x);
+  while (!sch.done()) {
+    toy(x, sch.time(), v);
+    sch.step(v, x);
+    got.push_back(x[0]);
+  }
+  const vec want{1, 1.01473, 1.074626, 1.173108, 1.311419, 1.489855, 1.708306, 1.966643, 1.968611};
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i)
+    REQUIRE(std::abs(got[i] - want[i]) <= 2e-5 * std::max(1.0, want[i]));
+}
+
+TEST_CASE("stork2: effective weights against stork-reference.md §2.5", "[stork2][weights]") {
+  const auto r5 = stork::effective_weights(stork::stork2{.stages = 5, .variant = variant::reference});
+  const auto r50 = stork::effective_weights(stork::stork2{.stages = 50, .variant = variant::reference});
+  const auto c50 = stork::effective_weights(stork::stork2{.stages = 50});
+  const std::array<double, 4> t5{1, 0.438630, 0.184873, 0.095613}, t50{1, 0.489620, 0.242934, 0.145164},
+      e50{1, 0.5, 0.249433, 0.149434};
+  for (std::size_t k = 0; k < 4; ++k) {
+    REQUIRE(r5[k] == Approx(t5[k]).margin(1e-6));
+    REQUIRE(r50[k] == Approx(t50[k]).margin(1e-6));
+    REQUIRE(c50[k] == Approx(e50[k]).margin(1e-6));
+  }
+}
+
+TEST_CASE("stork2: collapsed step equals the stage-by-stage form to 1e-12", "[stork2][collapse]") {
+  const std::size_t n = 5;
+  auto filled = [n](double seed) {
+    vec v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = std::cos(seed + 0.9 * double(i));
+    return v;
+  };
+  const vec y0 = filled(0.3), f0 = filled(1.0), f1 = filled(2.0), f2 = filled(3.0);
+  const std::array<const vec*, 4> F{&f0, &f1, &f2, &f0};
+  const auto poly = stork::detail::reference_flow_taylor(0.04, 0.05);
+  for (int s : {2, 5, 50, 148})
+    for (variant var : {variant::corrected, variant::reference}) {
+      const stork::detail::stork_coefficients k(stork::detail::stork_family::rkg2, s, 2, var);
+      auto check = [&](const auto& param) {
+        vec staged(n), collapsed(n);
+        stork::detail::stagewise_step(k, param, poly, 0.6, -0.04, y0, F, staged);
+        const auto w = stork::detail::collapsed_weights(k, param, poly, 0.6, -0.04);
+        const std::array<const vec*, 4> xs{&y0, &f0, &f1, &f2};
+        stork::state_ops<vec>::lincomb(collapsed, std::span<const double>(w.data(), 4),
+                                       std::span<const vec* const>(xs.data(), 4));
+        for (std::size_t i = 0; i < n; ++i)
+          REQUIRE(collapsed[i] == Approx(staged[i]).epsilon(1e-12).margin(1e-14));
+      };
+      check(stork::flow_velocity{});
+      check(stork::vp_linear{});
+    }
+}
+
+TEST_CASE("stork2 corrected: global order 2 on uniform and shifted grids, and on the ε path",
+          "[stork2][order]") {
+  for (double shift : {1.0, 3.0})
+    for (bool gaussian : {false, true})
+      for (int s : {5, 50}) {
+        const double o = flow_order(stork::stork2{.stages = s}, shift, gaussian);
+        INFO("s = " << s << ", shift " << shift << (gaussian ? ", Gaussian" : ", toy") << ": order " << o);
+        REQUIRE(o == Approx(2.0).margin(0.15));
+      }
+  const stork::vp_linear vp{};
+  const gaussian_mixture g = single_gaussian(1.0, 2.0);
+  auto f = stork::vp_epsilon([&](const vec& y, double t, vec& e) { g.epsilon(vp, y, t, e); }, vp);
+  const double xe = gaussian_vp_map(vp, 1.0, 2.0, 0.4, 0.9, 0.1);
+  const double al = vp.alpha(0.1), sg = vp.sigma(0.1), var = al * al * 4.0 + sg * sg;
+  const double x0hat = (xe - sg * (sg / var) * (xe - al)) / al;
+  vec ns, errs;
+  for (std::size_t n : {64, 128, 256, 512}) {
+    vec x{0.4};
+    stork::integrate(stork::stork2{.stages = 5}, f, x, uniform_grid(0.9, 0.1, n));
+    ns.push_back(double(n));
+    errs.push_back(std::abs(x[0] - x0hat));
+  }
+  INFO("ε path order " << fitted_slope(ns, errs));
+  REQUIRE(fitted_slope(ns, errs) == Approx(2.0).margin(0.15));
+}
+
+TEST_CASE("stork2 reference is first order only (Q1 != 1/2)", "[stork2][order]") {
+  const double o = flow_order(stork::stork2{.stages = 5, .variant = variant::reference}, 1.0, false);
+  REQUIRE(o == Approx(1.0).margin(0.15));
+}
+
+TEST_CASE("stork2: NFE and invalid parameters", "[stork2][error]") {
+  vec x{1.0};
+  const vec grid = stork::flow_sigmas(12);
+  REQUIRE(stork::integrate(stork::stork2{}, toy, x, grid).nfe == 13);
+  REQUIRE(stork::integrate(stork::stork2{.variant = variant::reference}, toy, x, grid).nfe == 13);
+  x = {1.0};
+  REQUIRE_THROWS_WITH(stork::integrate(stork::stork2{.stages = 1}, toy, x, grid),
+                      Catch::Contains("stages = 1"));
+  REQUIRE_THROWS_WITH(stork::integrate(stork::stork2{.derivative_order = 0}, toy, x, grid),
+                      Catch::Contains("derivative_order = 0"));
+  auto eps = stork::vp_epsilon([](const vec& y, double, vec& e) { e = y; }, stork::vp_linear{});
+  REQUIRE_THROWS_WITH(
+      stork::integrate(stork::stork2{.variant = variant::reference}, eps, x, vec{0.9, 0.5, 0.1}),
+      Catch::Contains("variant = reference"));
+  REQUIRE(x[0] == 1.0);
+}

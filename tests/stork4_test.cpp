@@ -1,0 +1,297 @@
+// Tests of <stork/methods/stork4.hpp> (and the shared STORK machinery): golden values of the reference
+// code, effective weights, collapsed = stage-by-stage, measured orders, NFE, errors.
+#include <stork/methods/stork4.hpp>
+#include <stork/schedule.hpp>
+#include <stork/scheduler.hpp>
+#include <stork/vp.hpp>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "support/gaussian_mixture.hpp"
+#include "support/opaque_state.hpp"
+#include "support/problems.hpp"
+
+using namespace stork_test;
+using vec = std::vector<double>;
+using stork::variant;
+
+namespace {
+
+/// x after every model call of a scheduler loop.
+template <class Method, class Model, class P = stork::flow_velocity>
+vec trajectory(const Method& m, const vec& grid, double x0, Model model, const P& p = {}) {
+  vec x{x0}, v{0.0}, seen;
+  auto sch = stork::make_scheduler(m, grid, x, p);
+  while (!sch.done()) {
+    model(x, sch.time(), v);
+    sch.step(v, x);
+    seen.push_back(x[0]);
+  }
+  return seen;
+}
+
+void golden_flow_toy(const vec& x, double sigma, vec& v) { v[0] = -x[0] + sigma * sigma; }
+void golden_noise_toy(const vec& x, double tau, vec& e) { e[0] = 0.5 * x[0] + tau; }
+
+/// The reference code's values are float32 runs printed to 6–7 digits (stork-reference.md §2.7).
+void require_golden(const vec& got, const vec& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    INFO("call " << i << ": got " << got[i] << ", reference " << want[i]);
+    REQUIRE(std::abs(got[i] - want[i]) <= 2e-5 * std::max(1.0, std::abs(want[i])));
+  }
+}
+
+vec reference_taus(int n, double eps_stop = 1e-3) {
+  vec t;
+  for (int k = n - 1; k >= 1; --k) t.push_back(k / double(n));
+  t.push_back(eps_stop);
+  return t;
+}
+
+template <class Method>
+double flow_order(const Method& m, double shift, bool gaussian) {
+  vec ns, errs;
+  for (std::size_t n : {128, 256, 512, 1024}) {
+    vec x{gaussian ? 0.4 : 2.0};
+    const vec grid = shifted_grid(n, shift);
+    if (gaussian) {
+      const gaussian_mixture g = single_gaussian(1.0, 2.0);
+      stork::integrate(
+          m, [&g](const vec& y, double s, vec& v) { g.flow_velocity(y, s, v); }, x, grid);
+      errs.push_back(std::abs(x[0] - gaussian_flow_map(1.0, 2.0, 0.4, 1.0, 0.0)));
+    } else {
+      stork::integrate(m, flow_toy, x, grid);
+      errs.push_back(std::abs(x[0] - flow_toy_exact(0.0)));
+    }
+    ns.push_back(double(n));
+  }
+  return fitted_slope(ns, errs);
+}
+
+template <class Method>
+double eps_order(const Method& m) {
+  const stork::vp_linear vp{};
+  const gaussian_mixture g = single_gaussian(1.0, 2.0);
+  auto f = stork::vp_epsilon([&](const vec& y, double t, vec& e) { g.epsilon(vp, y, t, e); }, vp);
+  // Exact endpoint: the flow map to τ = 0.1, then the exact Tweedie denoise there.
+  const double xe = gaussian_vp_map(vp, 1.0, 2.0, 0.4, 0.9, 0.1);
+  const double al = vp.alpha(0.1), sg = vp.sigma(0.1), var = al * al * 4.0 + sg * sg;
+  const double x0hat = (xe - sg * (sg / var) * (xe - al * 1.0)) / al;
+  vec ns, errs;
+  for (std::size_t n : {64, 128, 256, 512}) {
+    vec x{0.4};
+    stork::integrate(m, f, x, uniform_grid(0.9, 0.1, n));
+    ns.push_back(double(n));
+    errs.push_back(std::abs(x[0] - x0hat));
+  }
+  return fitted_slope(ns, errs);
+}
+
+}  // namespace
+
+TEST_CASE("stork4 reference: golden flow sequences of stork-reference.md §2.7", "[stork4][golden]") {
+  const auto ref = [](int s) {
+    return stork::stork4{.stages = s, .derivative_order = 2, .variant = variant::reference};
+  };
+  const vec s1 = stork::flow_sigmas(8, {.shift = 1.0}), s3 = stork::flow_sigmas(8, {.shift = 3.0});
+  require_golden(trajectory(ref(5), s1, 1.0, golden_flow_toy),
+                 {1, 1.01473, 1.074626, 1.172307, 1.307812, 1.481187, 1.692042, 1.939881, 1.941741});
+  require_golden(trajectory(ref(50), s1, 1.0, golden_flow_toy),
+                 {1, 1.01473, 1.074626, 1.17558, 1.316877, 1.498615, 1.720806, 1.983409, 1.985389});
+  require_golden(trajectory(ref(5), s3, 1.0, golden_flow_toy),
+                 {1, 1.002037, 1.012949, 1.038681, 1.09208, 1.200995, 1.431937, 1.971171, 1.988131});
+}
+
+TEST_CASE("stork4 reference: golden noise sequence of stork-reference.md §2.7", "[stork4][golden]") {
+  const stork::stork4 m{.stages = 5, .derivative_order = 2, .variant = variant::reference};
+  const vec got = trajectory(m, reference_taus(8), 1.0, golden_noise_toy, stork::vp_linear{});
+  require_golden(got, {.7946059, .5800769, .6182941, .2025007, -.1020826, -.4858529, -.6680646, -.7924131,
+                       -.7061014, -.7024095});
+  // The same through integrate and vp_epsilon (NFE = N + 2 on N = 8 grid points, final Tweedie included).
+  vec x{1.0};
+  const stork::stats r = stork::integrate(
+      m, stork::vp_epsilon(golden_noise_toy, stork::vp_linear{.beta_min = 0.1, .beta_max = 20.0}), x,
+      reference_taus(8));
+  REQUIRE(x[0] == got.back());
+  REQUIRE(r.nfe == 10);
+  REQUIRE(r.steps == 7);
+}
+
+TEST_CASE("stork4: effective weights against the table of stork-reference.md §2.5", "[stork4][weights]") {
+  const auto q5 = stork::effective_weights(stork::stork4{.stages = 5, .variant = variant::reference});
+  const auto q50 = stork::effective_weights(stork::stork4{.stages = 50, .variant = variant::reference});
+  const std::array<double, 4> t5{0.958429, 0.499753, 0.333062, 0.249728},
+      t50{0.998954, 0.499992, 0.333326, 0.249992};
+  for (std::size_t k = 0; k < 4; ++k) {
+    REQUIRE(q5[k] == Approx(t5[k]).margin(1e-6));
+    REQUIRE(q50[k] == Approx(t50[k]).margin(1e-6));
+  }
+  // Q0 column of §2.4 (printed to 4–5 digits), including the degenerate s = 1.
+  const std::vector<std::pair<int, double>> q0{
+      {1, 0.824}, {2, 0.8920}, {10, 0.9838}, {20, 0.9946}, {148, 0.99987}};
+  for (const auto& [s, want] : q0)
+    REQUIRE(stork::effective_weights(stork::stork4{.stages = s, .variant = variant::reference})[0] ==
+            Approx(want).margin(6e-4));
+  // Abdulle's bookkeeping integrates cubics exactly for every degree: Q = (1, 1/2, 1/3, 1/4).
+  for (int s : {1, 2, 5, 13, 50, 148}) {
+    const auto q = stork::effective_weights(stork::stork4{.stages = s});
+    for (std::size_t k = 0; k < 4; ++k) REQUIRE(q[k] == Approx(1.0 / double(k + 1)).margin(1e-12));
+  }
+}
+
+TEST_CASE("stork4 corrected, derivative_order 2, on a uniform grid is Adams–Bashforth 3",
+          "[stork4][weights]") {
+  // x_{n+1} = x_n + h/12 (23 F0 − 16 F1 + 5 F2) once three outputs are known (stork-reference.md §2.5).
+  const vec grid = uniform_grid(1.0, 0.0, 6);
+  vec x{0.3}, v{0.0}, hist;
+  auto sch = stork::make_scheduler(stork::stork4{.stages = 7}, grid, x);
+  std::size_t k = 0;
+  while (!sch.done()) {
+    v[0] = std::sin(3.0 * sch.time()) + x[0];
+    const double before = x[0];
+    sch.step(v, x);
+    if (k >= 3) {  // calls 0,1 are the Heun start-up, call 2 uses two outputs; from call 3 on: AB3
+      const double h = -1.0 / 6.0;
+      REQUIRE(x[0] ==
+              Approx(before + h / 12.0 * (23 * v[0] - 16 * hist[hist.size() - 1] + 5 * hist[hist.size() - 2]))
+                  .epsilon(1e-13));
+    }
+    if (k != 1) hist.push_back(v[0]);  // call 1 is Heun's corrector stage, not a grid-node output
+    ++k;
+  }
+}
+
+TEST_CASE("stork4: collapsed step equals the stage-by-stage form to 1e-12", "[stork4][collapse]") {
+  const std::size_t n = 6;
+  auto filled = [n](double seed) {
+    vec v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = std::sin(seed + 1.7 * double(i));
+    return v;
+  };
+  const vec y0 = filled(0.1), f0 = filled(1.0), f1 = filled(2.0), f2 = filled(3.0), f3 = filled(4.0);
+  const std::array<const vec*, 4> F{&f0, &f1, &f2, &f3};
+  const double t = 0.7, H = -0.05;
+  const stork::detail::output_polynomial polys[] = {
+      stork::detail::output_polynomial::lagrange({0.0, 0.05, 0.11, 0.18}, 4),
+      stork::detail::reference_flow_taylor(0.05, 0.06), stork::detail::uniform_taylor(0.05, 4)};
+  for (int s : {2, 5, 50, 148})
+    for (variant var : {variant::corrected, variant::reference})
+      for (const auto& poly : polys) {
+        const stork::detail::stork_coefficients k(stork::detail::stork_family::rock4, s, 2, var);
+        auto check = [&](const auto& param) {
+          vec staged(n), collapsed(n);
+          stork::detail::stagewise_step(k, param, poly, t, H, y0, F, staged);
+          const auto w = stork::detail::collapsed_weights(k, param, poly, t, H);
+          const std::array<const vec*, 5> xs{&y0, &f0, &f1, &f2, &f3};
+          stork::state_ops<vec>::lincomb(collapsed, std::span<const double>(w.data(), poly.outputs + 1),
+                                         std::span<const vec* const>(xs.data(), poly.outputs + 1));
+          for (std::size_t i = 0; i < n; ++i) {
+            INFO("s = " << s << " reference = " << (var == variant::reference) << " i = " << i);
+            REQUIRE(collapsed[i] == Approx(staged[i]).epsilon(1e-12).margin(1e-14));
+          }
+        };
+        check(stork::flow_velocity{});  // flow: effective-weight path
+        check(stork::vp_linear{});      // ε: coordinate recurrence with state-dependent drift
+      }
+}
+
+TEST_CASE("stork4 corrected: global order 3 (derivative_order 2) and 4 (derivative_order 3)",
+          "[stork4][order]") {
+  for (double shift : {1.0, 3.0})
+    for (bool gaussian : {false, true})
+      for (int s : {1, 5, 148}) {
+        const double o2 = flow_order(stork::stork4{.stages = s, .derivative_order = 2}, shift, gaussian);
+        const double o3 = flow_order(stork::stork4{.stages = s, .derivative_order = 3}, shift, gaussian);
+        INFO("s = " << s << ", shift " << shift << (gaussian ? ", Gaussian flow" : ", toy flow")
+                    << ": orders " << o2 << ", " << o3);
+        REQUIRE(o2 == Approx(3.0).margin(0.15));
+        REQUIRE(o3 == Approx(4.0).margin(0.15));
+      }
+}
+
+TEST_CASE("stork4 corrected on the ε path: order 3 and 4 measured the same way", "[stork4][order]") {
+  for (int s : {5, 50}) {
+    const double o2 = eps_order(stork::stork4{.stages = s, .derivative_order = 2});
+    const double o3 = eps_order(stork::stork4{.stages = s, .derivative_order = 3});
+    INFO("s = " << s << ": orders " << o2 << ", " << o3);
+    REQUIRE(o2 == Approx(3.0).margin(0.15));
+    REQUIRE(o3 == Approx(4.0).margin(0.15));
+  }
+}
+
+TEST_CASE("stork4: NFE accounting of both variants", "[stork4][nfe]") {
+  const vec sig = stork::flow_sigmas(10, {.shift = 3.0});  // N = 10 intervals
+  auto count = [&](const auto& m, const vec& grid, auto field) {
+    vec x{0.5};
+    return stork::integrate(m, field, x, grid);
+  };
+  const stork::stats ref = count(stork::stork4{.variant = variant::reference}, sig, golden_flow_toy);
+  REQUIRE(ref.nfe == 11);  // N + 1 (§2.1)
+  REQUIRE(ref.steps == 10);
+  REQUIRE(count(stork::stork4{}, sig, golden_flow_toy).nfe == 11);  // Heun start-up: N + 1
+  REQUIRE(count(stork::stork4{.derivative_order = 3}, sig, golden_flow_toy).nfe == 14);  // 2 RK3 steps: N + 4
+  const auto eps = stork::vp_epsilon(golden_noise_toy, stork::vp_linear{});
+  REQUIRE(count(stork::stork4{.variant = variant::reference}, reference_taus(10), eps).nfe == 12);  // N + 2
+  REQUIRE(count(stork::stork4{}, reference_taus(10), eps).nfe == 11);  // 9 intervals + Heun + denoise
+}
+
+TEST_CASE("stork4: corrected is not worse than reference at equal NFE on a Gaussian mixture",
+          "[stork4][mixture]") {
+  // Three 2-D components, one narrow (s = 0.05); 256 samples from fixed noise. Measured (RMS error, see
+  // the issue note): at shift 3 and NFE 10 both variants fail (0.378 corrected, 0.364 reference); from
+  // NFE 15 on corrected wins, and the reference plateaus near 0.1 (its Q0 < 1 bias) while corrected
+  // keeps converging.
+  const gaussian_mixture gm = three_blobs();
+  auto f = [&gm](const vec& x, double s, vec& v) { gm.flow_velocity(x, s, v); };
+  const vec noise = fixed_noise(2 * 256, 7);
+  for (const auto& [shift, nmin] : {std::pair{1.0, 9}, std::pair{3.0, 14}}) {
+    vec exact = noise;
+    stork::integrate(stork::rock4{.stages = 20}, f, exact, shifted_grid(4000, shift));
+    for (int n : {nmin, 19, 29, 39}) {
+      const vec grid = stork::flow_sigmas(n, {.shift = shift});
+      vec xr = noise, xc = noise;
+      const auto nr = stork::integrate(stork::stork4{.variant = variant::reference}, f, xr, grid).nfe;
+      const auto nc = stork::integrate(stork::stork4{}, f, xc, grid).nfe;
+      double er = 0, ec = 0;
+      for (std::size_t i = 0; i < noise.size(); ++i)
+        er += (xr[i] - exact[i]) * (xr[i] - exact[i]), ec += (xc[i] - exact[i]) * (xc[i] - exact[i]);
+      INFO("shift " << shift << ", NFE " << nc << ": RMS error corrected " << std::sqrt(ec / 512)
+                    << ", reference " << std::sqrt(er / 512));
+      REQUIRE(nr == nc);
+      REQUIRE(nc >= 10);
+      REQUIRE(ec <= er);
+    }
+  }
+}
+
+TEST_CASE("stork4: invalid parameters name the parameter and leave x alone", "[stork4][error]") {
+  vec x{1.0};
+  const vec grid = stork::flow_sigmas(6);
+  REQUIRE_THROWS_WITH(stork::integrate(stork::stork4{.stages = 149}, golden_flow_toy, x, grid),
+                      Catch::Contains("stages = 149"));
+  REQUIRE_THROWS_WITH(stork::integrate(stork::stork4{.stages = 0}, golden_flow_toy, x, grid),
+                      Catch::Contains("stages = 0"));
+  REQUIRE_THROWS_WITH(stork::integrate(stork::stork4{.derivative_order = 4}, golden_flow_toy, x, grid),
+                      Catch::Contains("derivative_order = 4"));
+  REQUIRE_THROWS_WITH(stork::integrate(stork::stork4{.derivative_order = 1}, golden_flow_toy, x, grid),
+                      Catch::Contains("derivative_order = 1"));
+  REQUIRE_THROWS_WITH(stork::integrate(stork::stork4{.derivative_order = 3, .variant = variant::reference},
+                                       golden_flow_toy, x, grid),
+                      Catch::Contains("derivative_order = 3"));
+  REQUIRE_THROWS_WITH(
+      stork::integrate(stork::stork4{.variant = variant::reference}, golden_flow_toy, x, vec{1.0, 0.0}),
+      Catch::Contains("times.size() = 2"));
+  REQUIRE(x[0] == 1.0);
+}
+
+TEST_CASE("stork4 runs on a state without element access", "[stork4]") {
+  const std::array<double, 2> init{0.5, -0.25};
+  opaque_state y = make_opaque(init);
+  auto f = [](const opaque_state& s, double, opaque_state& v) {
+    stork::lincomb<opaque_state, 1>(v, {-1.0}, {&s});
+  };
+  stork::integrate(stork::stork4{}, f, y, uniform_grid(1.0, 0.0, 20));
+  REQUIRE(opaque_read(y, 0) == Approx(0.5 * std::exp(1.0)).epsilon(1e-3));
+}

@@ -1,0 +1,108 @@
+// Gaussian-mixture data with closed-form velocities (design.md §5): rectified flow and VP ε forms.
+#pragma once
+
+#include <stork/vp.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+namespace stork_test {
+
+/// Data x0 ~ Σ_k π_k N(μ_k, s_k² I) in d dimensions.
+struct gaussian_mixture {
+  std::size_t dim;
+  std::vector<double> weight;             // π_k
+  std::vector<std::vector<double>> mean;  // μ_k
+  std::vector<double> spread;             // s_k
+
+  /// Posterior component weights for x = a·x0 + b·ε (a = 1−σ, b = σ for rectified flow).
+  std::vector<double> posterior(const double* x, double a, double b, std::vector<double>& var) const {
+    const std::size_t K = weight.size();
+    std::vector<double> logw(K);
+    var.resize(K);
+    double mx = -1e300;
+    for (std::size_t k = 0; k < K; ++k) {
+      var[k] = a * a * spread[k] * spread[k] + b * b;
+      double r2 = 0;
+      for (std::size_t i = 0; i < dim; ++i) r2 += (x[i] - a * mean[k][i]) * (x[i] - a * mean[k][i]);
+      logw[k] = std::log(weight[k]) - 0.5 * static_cast<double>(dim) * std::log(var[k]) - 0.5 * r2 / var[k];
+      mx = std::max(mx, logw[k]);
+    }
+    double sum = 0;
+    for (double& l : logw) sum += (l = std::exp(l - mx));
+    for (double& l : logw) l /= sum;
+    return logw;
+  }
+
+  /// Rectified-flow velocity v(x, σ) = Σ_k w_k [((σ − a s_k²)/v_k)(x − aμ_k) − μ_k], a = 1 − σ, for a
+  /// batch of points stored one after another.
+  void flow_velocity(const std::vector<double>& x, double sigma, std::vector<double>& v) const {
+    const double a = 1.0 - sigma;
+    std::vector<double> var;
+    for (std::size_t p = 0; p + dim <= x.size(); p += dim) {
+      const std::vector<double> w = posterior(&x[p], a, sigma, var);
+      for (std::size_t i = 0; i < dim; ++i) {
+        double acc = 0;
+        for (std::size_t k = 0; k < weight.size(); ++k)
+          acc += w[k] *
+                 ((sigma - a * spread[k] * spread[k]) / var[k] * (x[p + i] - a * mean[k][i]) - mean[k][i]);
+        v[p + i] = acc;
+      }
+    }
+  }
+
+  /// VP ε̂(x, τ) = Σ_k w_k (σ/v_k)(x − αμ_k) under the process `vp`.
+  void epsilon(const stork::vp_linear& vp, const std::vector<double>& x, double tau,
+               std::vector<double>& e) const {
+    const double al = vp.alpha(tau), sg = vp.sigma(tau);
+    std::vector<double> var;
+    for (std::size_t p = 0; p + dim <= x.size(); p += dim) {
+      const std::vector<double> w = posterior(&x[p], al, sg, var);
+      for (std::size_t i = 0; i < dim; ++i) {
+        double acc = 0;
+        for (std::size_t k = 0; k < weight.size(); ++k)
+          acc += w[k] * sg / var[k] * (x[p + i] - al * mean[k][i]);
+        e[p + i] = acc;
+      }
+    }
+  }
+};
+
+/// One Gaussian N(μ, s²): its flow map is closed form.
+inline gaussian_mixture single_gaussian(double mu, double s) { return {1, {1.0}, {{mu}}, {s}}; }
+
+/// Exact rectified-flow map of a single Gaussian from σ0 to σ: x(σ) = m(σ) + std(σ)/std(σ0)·(x0 − m(σ0)).
+inline double gaussian_flow_map(double mu, double s, double x0, double sigma0, double sigma) {
+  auto sd = [s](double sg) { return std::sqrt((1 - sg) * (1 - sg) * s * s + sg * sg); };
+  return (1 - sigma) * mu + sd(sigma) / sd(sigma0) * (x0 - (1 - sigma0) * mu);
+}
+
+/// Exact VP probability-flow map of a single Gaussian: x(τ) = αμ + √v(τ)/√v(τ0)·(x0 − α0μ).
+inline double gaussian_vp_map(const stork::vp_linear& vp, double mu, double s, double x0, double tau0,
+                              double tau) {
+  auto sd = [&](double t) {
+    return std::sqrt(vp.alpha(t) * vp.alpha(t) * s * s + vp.sigma(t) * vp.sigma(t));
+  };
+  return vp.alpha(tau) * mu + sd(tau) / sd(tau0) * (x0 - vp.alpha(tau0) * mu);
+}
+
+/// A 2-D mixture of three components, one of them narrow (stiff near σ → 0).
+inline gaussian_mixture three_blobs() {
+  return {2, {0.3, 0.5, 0.2}, {{-1.5, 0.5}, {1.0, 1.0}, {0.5, -1.5}}, {0.3, 0.2, 0.05}};
+}
+
+/// Deterministic standard-normal-ish noise (Box–Muller on a fixed LCG) for n values.
+inline std::vector<double> fixed_noise(std::size_t n, unsigned seed = 1) {
+  std::vector<double> z(n);
+  unsigned long long s = 0x9E3779B97F4A7C15ULL * (seed + 1);
+  auto uni = [&s] {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (static_cast<double>(s >> 11) + 0.5) / 9007199254740992.0;
+  };
+  for (std::size_t i = 0; i < n; ++i)
+    z[i] = std::sqrt(-2.0 * std::log(uni())) * std::cos(6.283185307179586 * uni());
+  return z;
+}
+
+}  // namespace stork_test
