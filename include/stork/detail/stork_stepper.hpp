@@ -113,12 +113,22 @@ std::array<double, 5> collapsed_weights(const stork_coefficients& k, const P& pa
   return w;
 }
 
+/// `n` independent temporaries shaped like `x`: one `make_like` each, never copies of one (a state type
+/// whose copies share storage, like a tensor handle, would otherwise get n aliases of one buffer).
+template <State S>
+std::vector<S> make_states(std::size_t n, const S& x) {
+  std::vector<S> v;
+  v.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) v.push_back(state_ops<S>::make_like(x));
+  return v;
+}
+
 /// The stage-by-stage form of one step on real states (O(s) passes; 7 temporaries allocated here).
 /// Kept for verification: tests hold it equal to the collapsed form.
 template <State S, Parameterisation P>
 void stagewise_step(const stork_coefficients& k, const P& param, const output_polynomial& poly, double t,
                     double H, const S& y0, const std::array<const S*, 4>& F, S& out) {
-  std::vector<S> b(7, state_ops<S>::make_like(y0));
+  std::vector<S> b = make_states(7, y0);
   const state_space<S, P> sp{param, poly, t, H, F};
   k.step(sp, H, y0, out, stage_buffers<S>{{&b[0], &b[1], &b[2]}, &b[3], &b[4], &b[5], &b[6]});
 }
@@ -176,9 +186,9 @@ class stork_stepper {
     }
     const bool eps_ref = k_.reference() && !flow;
     capacity_ = std::max<std::size_t>(eps_ref ? 3 : order_, 2);
-    hist_.assign(capacity_, state_ops<S>::make_like(x));
+    hist_ = make_states(capacity_, x);
     const std::size_t temps = k_.reference() ? (flow ? 0 : 1) : order_;  // x0, k1 (, k2)
-    tmp_.assign(temps, state_ops<S>::make_like(x));
+    tmp_ = make_states(temps, x);
   }
 
   double time() const noexcept {

@@ -14,8 +14,9 @@ namespace stork {
 /// the first interval is a Heun step) or four (derivative_order 3: two Kutta RK3 steps); the
 /// `reference` variant makes N + 1 calls on N intervals (§2.1). With a noise-process model
 /// (`vp_epsilon`) one more call at the last grid time gives the final denoise.
-/// @par Cost: one fused linear combination of x and up to four stored outputs per step, whatever s;
-/// O(s) scalar work; derivative_order + 3 temporaries (history and start-up).
+/// @par Cost: one fused linear combination of x and up to four stored outputs per step, whatever s, plus
+/// one copy of the model output into the history;
+/// O(s) scalar work. Temporaries as for stork4: 4 for a flow with derivative_order 2.
 struct stork2 {
   int stages = 50;
   int derivative_order = 2;

@@ -16,8 +16,11 @@ namespace stork {
 /// is a Heun step) or four (derivative_order 3: two Kutta RK3 steps). The `reference` variant makes
 /// N + 1 calls on N flow intervals (§2.1) and N + 2 on an ε grid of N points (§2.6). With a
 /// noise-process model (`vp_epsilon`) one more call at the last grid time gives the final denoise.
-/// @par Cost: one fused linear combination of x and up to four stored outputs per step, whatever s;
-/// O(m) scalar work; derivative_order + 3 temporaries (history and start-up).
+/// @par Cost: one fused linear combination of x and up to four stored outputs per step, whatever s, plus
+/// one copy of the model output into the history;
+/// O(m) scalar work. Temporaries: the history of outputs (max(2, derivative_order)) plus derivative_order
+/// start-up states, plus one velocity buffer for non-flow parameterisations (4 for a flow with
+/// derivative_order 2); the reference flow path needs only the history (2).
 struct stork4 {
   int stages = 5;
   int derivative_order = 2;
