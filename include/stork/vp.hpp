@@ -28,6 +28,13 @@ struct vp_linear {
   }
   double alpha(double tau) const noexcept { return std::exp(log_alpha(tau)); }
   double sigma(double tau) const noexcept { return std::sqrt(-std::expm1(2.0 * log_alpha(tau))); }
+  /// dα/dτ = −½β(τ)·α(τ) (d log α/dτ = −β/2).
+  double dalpha(double tau) const noexcept { return -0.5 * beta(tau) * alpha(tau); }
+  /// dσ/dτ = −α·(dα/dτ)/σ = ½β(τ)·α²/σ (from σ² = 1 − α²).
+  double dsigma(double tau) const noexcept {
+    const double a = alpha(tau);
+    return 0.5 * beta(tau) * a * a / sigma(tau);
+  }
 
   /// Drift of the probability-flow ODE in terms of ε̂.
   affine_velocity affine(double tau) const noexcept {

@@ -67,6 +67,39 @@ struct gaussian_mixture {
       }
     }
   }
+
+  /// Under any process x = αx0 + σε (α = al, σ = sg), for a batch of points: the posterior mean
+  /// E[x0|x] = Σ_k w_k(μ_k + α s_k²/v_k (x − αμ_k)), E[ε|x] = Σ_k w_k (σ/v_k)(x − αμ_k) and the score
+  /// ∇log p(x) = −Σ_k w_k (x − αμ_k)/v_k, with v_k = α²s_k² + σ².
+  enum class quantity { mean, noise, score };
+  void posterior_quantity(quantity q, double al, double sg, const std::vector<double>& x,
+                          std::vector<double>& out) const {
+    std::vector<double> var;
+    for (std::size_t p = 0; p + dim <= x.size(); p += dim) {
+      const std::vector<double> w = posterior(&x[p], al, sg, var);
+      for (std::size_t i = 0; i < dim; ++i) {
+        double acc = 0;
+        for (std::size_t k = 0; k < weight.size(); ++k) {
+          const double r = (x[p + i] - al * mean[k][i]) / var[k];
+          acc += w[k] * (q == quantity::mean    ? mean[k][i] + al * spread[k] * spread[k] * r
+                         : q == quantity::noise ? sg * r
+                                                : -r);
+        }
+        out[p + i] = acc;
+      }
+    }
+  }
+
+  /// Probability-flow velocity of x = α(t)x0 + σ(t)ε written with the score (Song et al. 2021, the SDE
+  /// dx = f x dt + g dw with f = α'/α, g² = 2σσ' − 2(α'/α)σ²): dx/dt = f·x − ½g²·∇log p(x). Arguments are
+  /// α, σ, α', σ' at t.
+  void probability_flow(double al, double sg, double dal, double dsg, const std::vector<double>& x,
+                        std::vector<double>& v) const {
+    std::vector<double> score(x.size());
+    posterior_quantity(quantity::score, al, sg, x, score);
+    const double f = dal / al, half_g2 = sg * dsg - f * sg * sg;
+    for (std::size_t i = 0; i < x.size(); ++i) v[i] = f * x[i] - half_g2 * score[i];
+  }
 };
 
 /// One Gaussian N(μ, s²): its flow map is closed form.
@@ -85,6 +118,16 @@ inline double gaussian_vp_map(const stork::vp_linear& vp, double mu, double s, d
     return std::sqrt(vp.alpha(t) * vp.alpha(t) * s * s + vp.sigma(t) * vp.sigma(t));
   };
   return vp.alpha(tau) * mu + sd(tau) / sd(tau0) * (x0 - vp.alpha(tau0) * mu);
+}
+
+/// The same for any process with alpha(t), sigma(t) (design.md §5 with α, σ in place of 1 − σ, σ):
+/// x(t) = α(t)μ + sd(t)/sd(t0)·(x0 − α(t0)μ), sd = √(α²s² + σ²).
+template <class Process>
+double gaussian_process_map(const Process& pr, double mu, double s, double x0, double t0, double t) {
+  auto sd = [&](double u) {
+    return std::sqrt(pr.alpha(u) * pr.alpha(u) * s * s + pr.sigma(u) * pr.sigma(u));
+  };
+  return pr.alpha(t) * mu + sd(t) / sd(t0) * (x0 - pr.alpha(t0) * mu);
 }
 
 /// A 2-D mixture of three components, one of them narrow (stiff near σ → 0).
