@@ -31,6 +31,12 @@ struct flow_velocity {
   /// dx/dt = 0·x + 1·out.
   static constexpr affine_velocity affine(double) noexcept { return {0.0, 1.0}; }
   static constexpr bool identity = true;
+  /// Rectified flow x_σ = (1 − σ)·x₀ + σ·ε: α(σ) = 1 − σ (what the data-prediction methods step with).
+  static constexpr double alpha(double t) noexcept { return 1.0 - t; }
+  /// σ(σ) = σ.
+  static constexpr double sigma(double t) noexcept { return t; }
+  /// Data prediction x̂₀ = x − σ·v: state 1, output −σ.
+  static constexpr affine_velocity data(double t) noexcept { return {1.0, -t}; }
 };
 
 /// @brief A parameterisation: maps a time to the affine coefficients of the velocity.
