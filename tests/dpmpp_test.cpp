@@ -1,6 +1,9 @@
 // Tests of <stork/methods/dpmpp.hpp>: DPM-Solver++(2M) and (3M) against their published updates, the
 // exactness of the 3M weight, observed orders, the final steps, NFE, the two fronts, errors.
 #include <stork/methods/dpmpp.hpp>
+#include <stork/methods/ipndm.hpp>
+#include <stork/methods/unipc.hpp>
+#include <stork/schedule.hpp>
 #include <stork/scheduler.hpp>
 #include <stork/vp.hpp>
 
@@ -12,6 +15,7 @@
 #include "support/multistep.hpp"
 #include "support/opaque_state.hpp"
 #include "support/problems.hpp"
+#include "support/shared_handle.hpp"
 
 using namespace stork_test;
 using vec = std::vector<double>;
@@ -250,4 +254,22 @@ TEST_CASE("dpmpp: invalid grids throw stork::error naming the value, x unchanged
   REQUIRE_THROWS_WITH(stork::integrate(stork::dpmpp_2m{}, eps, x, vec{0.9, 0.5, 0.0}),
                       Catch::Contains("times[2] = 0"));
   REQUIRE(x[0] == 1.0);
+}
+
+TEST_CASE("dpmpp and unipc history buffers are independent for shared-storage handles", "[dpmpp]") {
+  auto f_vec = [](const std::vector<double>& x, double s, std::vector<double>& v) { v[0] = -x[0] + s * s; };
+  auto f_h = [](const stork_test::shared_handle& x, double s, stork_test::shared_handle& v) {
+    (*v.data)[0] = -(*x.data)[0] + s * s;
+  };
+  const std::vector<double> grid = stork::flow_sigmas(12, {.shift = 3.0});
+  auto check = [&](const auto& m) {
+    std::vector<double> xv{1.0};
+    stork_test::shared_handle xh{std::make_shared<std::vector<double>>(1, 1.0)};
+    stork::integrate(m, f_vec, xv, grid);
+    stork::integrate(m, f_h, xh, grid);
+    REQUIRE((*xh.data)[0] == Approx(xv[0]).epsilon(1e-14));
+  };
+  check(stork::dpmpp_3m{});
+  check(stork::unipc{.order = 3});
+  check(stork::ipndm{});
 }

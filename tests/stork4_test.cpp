@@ -7,11 +7,11 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <memory>
 
 #include "support/gaussian_mixture.hpp"
 #include "support/opaque_state.hpp"
 #include "support/problems.hpp"
+#include "support/shared_handle.hpp"
 
 using namespace stork_test;
 using vec = std::vector<double>;
@@ -297,35 +297,16 @@ TEST_CASE("stork4 runs on a state without element access", "[stork4]") {
   REQUIRE(opaque_read(y, 0) == Approx(0.5 * std::exp(1.0)).epsilon(1e-3));
 }
 
-namespace {
-/// A handle type whose copies share storage (like a tensor handle): only make_like allocates.
-struct shared_handle {
-  std::shared_ptr<std::vector<double>> data;
-};
-}  // namespace
-
-template <>
-struct stork::state_ops<shared_handle> {
-  static shared_handle make_like(const shared_handle& x) {
-    return {std::make_shared<std::vector<double>>(x.data->size())};
-  }
-  static void lincomb(shared_handle& out, std::span<const double> a, std::span<const shared_handle* const> x) {
-    for (std::size_t i = 0; i < out.data->size(); ++i) {
-      double acc = 0;
-      for (std::size_t k = 0; k < a.size(); ++k) acc += a[k] * (*x[k]->data)[i];
-      (*out.data)[i] = acc;
-    }
-  }
-};
-
 TEST_CASE("stork temporaries are independent even when copies of a state share storage", "[stork4]") {
   // Regression: temporaries made as copies of one make_like result all aliased one buffer.
   auto f_vec = [](const vec& x, double s, vec& v) { v[0] = -x[0] + s * s; };
-  auto f_h = [](const shared_handle& x, double s, shared_handle& v) { (*v.data)[0] = -(*x.data)[0] + s * s; };
+  auto f_h = [](const stork_test::shared_handle& x, double s, stork_test::shared_handle& v) {
+    (*v.data)[0] = -(*x.data)[0] + s * s;
+  };
   const vec grid = stork::flow_sigmas(12, {.shift = 3.0});
   for (int d : {2, 3}) {
     vec xv{1.0};
-    shared_handle xh{std::make_shared<std::vector<double>>(1, 1.0)};
+    stork_test::shared_handle xh{std::make_shared<std::vector<double>>(1, 1.0)};
     stork::integrate(stork::stork4{.derivative_order = d}, f_vec, xv, grid);
     stork::integrate(stork::stork4{.derivative_order = d}, f_h, xh, grid);
     REQUIRE((*xh.data)[0] == Approx(xv[0]).epsilon(1e-14));

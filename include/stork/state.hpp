@@ -75,6 +75,16 @@ concept has_all_finite = requires(const S& x) {
   { state_ops<S>::all_finite(x) } -> std::convertible_to<bool>;
 };
 
+/// `n` independent temporaries shaped like `x`: one `make_like` each, never copies of one (a state type
+/// whose copies share storage, like a tensor handle, would otherwise get n aliases of one buffer).
+template <State S>
+std::vector<S> make_states(std::size_t n, const S& x) {
+  std::vector<S> v;
+  v.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) v.push_back(state_ops<S>::make_like(x));
+  return v;
+}
+
 }  // namespace detail
 
 /// @brief `out = Σ a[k]·x[k]` for a fixed number of terms (no allocation).

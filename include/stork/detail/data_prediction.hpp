@@ -129,7 +129,7 @@ inline int multistep_order(int order, bool lower_order_final, std::size_t n, std
 template <State S>
 class history_ring {
  public:
-  history_ring(std::size_t capacity, const S& like) : buf_(capacity, state_ops<S>::make_like(like)) {}
+  history_ring(std::size_t capacity, const S& like) : buf_(make_states(capacity, like)) {}
   S& at(std::size_t grid_index) noexcept { return buf_[grid_index % buf_.size()]; }
   const S& at(std::size_t grid_index) const noexcept { return buf_[grid_index % buf_.size()]; }
   std::size_t capacity() const noexcept { return buf_.size(); }

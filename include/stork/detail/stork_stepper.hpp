@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <optional>
@@ -44,6 +45,8 @@ class stork_coefficients {
   stork_coefficients(stork_family family, int stages, int derivative_order, variant v)
       : family_(family), reference_(v == variant::reference) {
     const char* who = name();
+    if (v != variant::corrected && v != variant::reference)
+      fail(who, "variant", static_cast<int>(v), "not a stork::variant value");
     if (family == stork_family::rock4)
       rock4_.emplace(stages, who);
     else {
@@ -111,16 +114,6 @@ std::array<double, 5> collapsed_weights(const stork_coefficients& k, const P& pa
     k.step(sp, H, std::array<double, 5>{1.0, 0.0, 0.0, 0.0, 0.0}, w);
   }
   return w;
-}
-
-/// `n` independent temporaries shaped like `x`: one `make_like` each, never copies of one (a state type
-/// whose copies share storage, like a tensor handle, would otherwise get n aliases of one buffer).
-template <State S>
-std::vector<S> make_states(std::size_t n, const S& x) {
-  std::vector<S> v;
-  v.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) v.push_back(state_ops<S>::make_like(x));
-  return v;
 }
 
 /// The stage-by-stage form of one step on real states (O(s) passes; 7 temporaries allocated here).
@@ -259,6 +252,7 @@ class stork_stepper {
         return;
       case phase::ref_ab2: {  // variable-step AB2 against V_0
         const double hp = t - walk_.at(walk_.interval() - 1), r = H * H / (2.0 * hp);
+        check_weights(std::array<double, 2>{H + r, -r}, t);
         lincomb<S, 3>(x, {1.0, H + r, -r}, {&x, &out, &history(1)});
         push(out, t);
         return end_interval();
@@ -344,10 +338,24 @@ class stork_stepper {
   void collapsed_step(const S& y0, const std::array<const S*, 4>& F, const output_polynomial& poly, double t,
                       double H, S& x_out) {
     const std::array<double, 5> w = collapsed_weights(k_, param_, poly, t, H);
-    const std::array<const S*, 5> xs{&y0, F[0], F[1], F[2], F[3]};
     const std::size_t n = poly.outputs + 1;
+    check_weights(std::span<const double>(w.data(), n), t);
+    const std::array<const S*, 5> xs{&y0, F[0], F[1], F[2], F[3]};
     state_ops<S>::lincomb(x_out, std::span<const double>(w.data(), n),
                           std::span<const S* const>(xs.data(), n));
+  }
+
+  /// Throws stork::error, before anything is changed, when the weights of the step from t overflow:
+  /// the velocity polynomial holds powers of the step up to the fourth and of past steps up to the
+  /// inverse cube, so steps beyond about 1e±75, or ratios of neighbouring steps beyond about 1e100,
+  /// do not fit in double precision.
+  void check_weights(std::span<const double> w, double t) const {
+    for (const double wi : w)
+      if (!std::isfinite(wi))
+        fail(k_.name(), "times[" + std::to_string(walk_.interval()) + "]", t,
+             "the step to " + describe(walk_.done() ? t : walk_.t1()) +
+                 " has non-finite weights in double precision: the grid's steps are too large, too "
+                 "small or too different in size for the velocity polynomial");
   }
 
   /// The k-th most recent stored output (k = 1 is the latest) and its time.
