@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "support/convergence.hpp"
 #include "support/gaussian_mixture.hpp"
 #include "support/problems.hpp"
 
@@ -17,25 +18,6 @@ using stork::variant;
 namespace {
 void toy(const vec& x, double sigma, vec& v) { v[0] = -x[0] + sigma * sigma; }
 
-template <class Method>
-double flow_order(const Method& m, double shift, bool gaussian) {
-  vec ns, errs;
-  for (std::size_t n : {128, 256, 512, 1024}) {
-    vec x{gaussian ? 0.4 : 2.0};
-    const vec grid = shifted_grid(n, shift);
-    if (gaussian) {
-      const gaussian_mixture g = single_gaussian(1.0, 2.0);
-      stork::integrate(
-          m, [&g](const vec& y, double s, vec& v) { g.flow_velocity(y, s, v); }, x, grid);
-      errs.push_back(std::abs(x[0] - gaussian_flow_map(1.0, 2.0, 0.4, 1.0, 0.0)));
-    } else {
-      stork::integrate(m, flow_toy, x, grid);
-      errs.push_back(std::abs(x[0] - flow_toy_exact(0.0)));
-    }
-    ns.push_back(double(n));
-  }
-  return fitted_slope(ns, errs);
-}
 }  // namespace
 
 TEST_CASE("stork2 reference: golden flow sequence of stork-reference.md §2.7", "[stork2][golden]") {
@@ -104,21 +86,9 @@ TEST_CASE("stork2 corrected: global order 2 on uniform and shifted grids, and on
         INFO("s = " << s << ", shift " << shift << (gaussian ? ", Gaussian" : ", toy") << ": order " << o);
         REQUIRE(o == Approx(2.0).margin(0.15));
       }
-  const stork::vp_linear vp{};
-  const gaussian_mixture g = single_gaussian(1.0, 2.0);
-  auto f = stork::vp_epsilon([&](const vec& y, double t, vec& e) { g.epsilon(vp, y, t, e); }, vp);
-  const double xe = gaussian_vp_map(vp, 1.0, 2.0, 0.4, 0.9, 0.1);
-  const double al = vp.alpha(0.1), sg = vp.sigma(0.1), var = al * al * 4.0 + sg * sg;
-  const double x0hat = (xe - sg * (sg / var) * (xe - al)) / al;
-  vec ns, errs;
-  for (std::size_t n : {64, 128, 256, 512}) {
-    vec x{0.4};
-    stork::integrate(stork::stork2{.stages = 5}, f, x, uniform_grid(0.9, 0.1, n));
-    ns.push_back(double(n));
-    errs.push_back(std::abs(x[0] - x0hat));
-  }
-  INFO("ε path order " << fitted_slope(ns, errs));
-  REQUIRE(fitted_slope(ns, errs) == Approx(2.0).margin(0.15));
+  const double eps = eps_order(stork::stork2{.stages = 5});
+  INFO("ε path order " << eps);
+  REQUIRE(eps == Approx(2.0).margin(0.15));
 }
 
 TEST_CASE("stork2 reference is first order only (Q1 != 1/2)", "[stork2][order]") {
