@@ -2,7 +2,7 @@
 """Plot the CSV files written by bench/quality as SVG (no third-party packages).
 
 Usage: tools/plot_quality.py RESULTS_DIR
-Writes RESULTS_DIR/error_vs_nfe_<problem>_shift<k>.svg (terminal error against NFE, log–log, one line per
+Writes RESULTS_DIR/error_vs_nfe_<problem>_shift<k>.svg (median terminal error against NFE, log–log, one line per
 method) and RESULTS_DIR/samples_<problem>_shift<k>_nfe<n>.svg (2-D sample scatters per method).
 """
 import collections
@@ -12,7 +12,7 @@ import os
 import sys
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#000000", "#aec7e8", "#ff9896", "#98df8a"]
+           "#17becf", "#000000", "#aec7e8", "#ff9896", "#98df8a", "#c5b0d5", "#f7b6d2", "#dbdb8d", "#9edae5"]
 
 
 def esc(s):
@@ -93,11 +93,11 @@ def main():
     series = collections.defaultdict(lambda: collections.defaultdict(list))
     with open(os.path.join(d, "quality.csv")) as f:
         for r in csv.DictReader(f):
-            series[(r["problem"], r["shift"], r["dim"])][r["method"]].append((int(r["nfe"]), float(r["terminal_rms"])))
+            series[(r["problem"], r["shift"], r["dim"])][r["method"]].append((int(r["nfe"]), float(r["terminal_median"])))
     for (prob, shift, dim), s in series.items():
         line_plot(os.path.join(d, f"error_vs_nfe_{prob}_shift{shift}.svg"),
-                  f"{prob} (d = {dim}, shift {shift}): terminal RMS error vs NFE", s, "model calls (NFE)",
-                  "RMS error vs reference solution")
+                  f"{prob} (d = {dim}, shift {shift}): median terminal error vs NFE", s, "model calls (NFE)",
+                  "median |x - x_ref| / sqrt(d)")
     samples = collections.defaultdict(lambda: collections.defaultdict(list))
     path = os.path.join(d, "samples_2d.csv")
     if os.path.exists(path):
