@@ -185,6 +185,8 @@ class vp_discrete {
   static std::vector<double> table(std::string_view who, int n, double beta_start, double beta_end,
                                    bool scaled) {
     if (n < 1) detail::fail(who, "num_train_timesteps", n, "needs at least 1");
+    if (n > 1000000)  // the table is O(T) memory: a bound on what a request can allocate
+      detail::fail(who, "num_train_timesteps", n, "at most 1000000 training timesteps");
     if (!(std::isfinite(beta_start) && beta_start > 0.0 && beta_start < 1.0))
       detail::fail(who, "beta_start", beta_start, "needs 0 < beta_start < 1");
     if (!(std::isfinite(beta_end) && beta_end > 0.0 && beta_end < 1.0))

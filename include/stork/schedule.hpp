@@ -214,8 +214,12 @@ inline void check_flow_sigmas(const std::vector<double>& sig, int steps, std::st
   }
 }
 
+/// Largest `steps` of flow_sigmas and vp_taus: a bound on the memory a request can ask for.
+inline constexpr int max_schedule_steps = 1000000;
+
 inline void check_flow_schedule(int steps, const flow_schedule& s) {
   if (steps < 1) fail("flow_sigmas", "steps", steps, "needs steps >= 1");
+  if (steps > max_schedule_steps) fail("flow_sigmas", "steps", steps, "at most 1000000 steps");
   if (!(std::isfinite(s.shift) && s.shift > 0.0))
     fail("flow_sigmas", "shift", s.shift, "needs a finite shift > 0");
   if (s.time_shift != stork::time_shift::exponential && s.time_shift != stork::time_shift::linear)
@@ -287,7 +291,8 @@ inline void check_flow_schedule(int steps, const flow_schedule& s) {
 /// σ_0 and σ_{N−1}; 0 is appended. Example: N = 10, S = 3 gives
 /// 1, .96013, .91335, .85769, .79037, .70728, .60215, .46488, .27805, .00893, 0.
 /// @par Cost: O(N); the beta spacing adds about 57 incomplete-beta evaluations (a continued fraction of
-/// O(√max(α, β)) terms) per sigma. Throws stork::error, naming the field, for any invalid option.
+/// O(√max(α, β)) terms) per sigma. Throws stork::error, naming the field, for any invalid option
+/// (steps outside [1, 10⁶] included).
 inline std::vector<double> flow_sigmas(int steps, const flow_schedule& s = {}) {
   detail::check_flow_schedule(steps, s);
   const auto n = static_cast<std::size_t>(steps);
@@ -356,9 +361,10 @@ struct vp_grid {
 
 /// @brief The STORK reference's ε-prediction grid (stork-reference.md §2.6): the N values
 /// [(N−1)/N, (N−2)/N, …, 1/N, eps_stop], decreasing τ in (0, 1). It starts at (N−1)/N, not at 1.
-/// @par Cost: O(N). Throws stork::error for steps < 2 or eps_stop outside (0, 1/N).
+/// @par Cost: O(N). Throws stork::error for steps outside [2, 10⁶] or eps_stop outside (0, 1/N).
 inline std::vector<double> vp_taus(int steps, const vp_grid& g = {}) {
   if (steps < 2) detail::fail("vp_taus", "steps", steps, "needs steps >= 2");
+  if (steps > detail::max_schedule_steps) detail::fail("vp_taus", "steps", steps, "at most 1000000 steps");
   const double nd = static_cast<double>(steps);
   if (!(std::isfinite(g.eps_stop) && g.eps_stop > 0.0 && g.eps_stop < 1.0 / nd))
     detail::fail("vp_taus", "eps_stop", g.eps_stop,

@@ -5,6 +5,7 @@
 /// agree bit for bit.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -50,14 +51,15 @@ class scheduler {
 
   scheduler(const Method& method, std::span<const double> times, const S& x, const P& param = {},
             sampler_options options = {})
-      : stepper_((validate(param, times), method), times, x, param), options_(options) {
+      : stepper_((validate(param, times), method), times, x, param), options_(options), param_(param) {
+    if (!done()) check_coefficients("scheduler", time());
     if constexpr (detail::has_size<S>) size_ = state_ops<S>::size(x);
     if constexpr (detail::has_all_finite<S>)
       if (options_.check_finite && !state_ops<S>::all_finite(x))
         throw error("stork: scheduler: x (the initial state) contains NaN or Inf");
   }
 
-  /// Time at which the engine must evaluate the model next.
+  /// Time at which the engine must evaluate the model next (once done(), the last grid time).
   double time() const noexcept { return stepper_.time(); }
   /// True once the whole grid has been integrated.
   bool done() const noexcept { return stepper_.done(); }
@@ -66,7 +68,9 @@ class scheduler {
 
   /// @brief Consumes the model output at (x, time()) and moves x to the next evaluation point.
   /// Throws stork::error (x and the scheduler unchanged) if called after done(), if `out` or `x` has
-  /// the wrong size, or if `out` holds NaN/Inf.
+  /// the wrong size, if they are the same object, if `out` holds NaN/Inf (unless `check_finite` is
+  /// off), if the parameterisation's coefficients are not finite at time(), or if the method's step
+  /// weights overflow double precision.
   /// @par Cost: the method's passes over memory for one stage; no allocation.
   void step(const S& model_output, S& x) {
     if (done())
@@ -78,6 +82,11 @@ class scheduler {
         detail::fail("scheduler::step", "model output size", no, "expected " + std::to_string(size_));
       if (nx != size_) detail::fail("scheduler::step", "x size", nx, "expected " + std::to_string(size_));
     }
+    if (&model_output == &x)
+      throw error(
+          "stork: scheduler::step: model_output = x (the same object) is invalid (the model output must be "
+          "written to a buffer other than x)");
+    check_coefficients("scheduler::step", time());
     if constexpr (detail::has_all_finite<S>)
       if (options_.check_finite && !state_ops<S>::all_finite(model_output))
         throw error("stork: scheduler::step: the model output at t = " + detail::describe(time()) +
@@ -93,9 +102,28 @@ class scheduler {
   static void validate(const P& param, std::span<const double> times) {
     if constexpr (requires { param.validate(times); }) param.validate(times);
   }
+  /// Throws unless the velocity (and, for a noise process, the denoise) coefficients are finite at t:
+  /// e.g. an ε flow model at σ = 1, an x̂₀ flow model at σ = 0, or β so large that α underflows to 0.
+  void check_coefficients(const char* where, double t) const {
+    if constexpr (!detail::is_identity_v<P>) {
+      const affine_velocity v = param_.affine(t);
+      if (!std::isfinite(v.state) || !std::isfinite(v.output))
+        detail::fail(where, "t", t,
+                     "the parameterisation's velocity coefficients are not finite there: state = " +
+                         detail::describe(v.state) + ", output = " + detail::describe(v.output));
+      if constexpr (requires { param_.denoise(t); }) {
+        const affine_velocity d = param_.denoise(t);
+        if (!std::isfinite(d.state) || !std::isfinite(d.output))
+          detail::fail(where, "t", t,
+                       "the parameterisation's denoise coefficients are not finite there: state = " +
+                           detail::describe(d.state) + ", output = " + detail::describe(d.output));
+      }
+    }
+  }
 
   stepper_type stepper_;
   sampler_options options_;
+  P param_;
   std::size_t size_ = 0;
   std::size_t nfe_ = 0;
 };

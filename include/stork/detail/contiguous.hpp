@@ -17,9 +17,7 @@ template <class T, std::size_t... K>
 void lincomb_fixed(T* out, std::size_t n, const double* a, const T* const* x, std::index_sequence<K...>) {
   const double c[] = {a[K]...};
   const T* const p[] = {x[K]...};
-#if defined(__clang__)
-#pragma clang loop vectorize(assume_safety)
-#elif defined(__GNUC__)
+#if defined(__GNUC__) && !defined(__clang__)  // clang vectorises with runtime alias checks by itself
 #pragma GCC ivdep
 #endif
   for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<T>((... + (c[K] * static_cast<double>(p[K][i]))));

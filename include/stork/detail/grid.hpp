@@ -13,7 +13,8 @@
 
 namespace stork::detail {
 
-/// Throws stork::error unless `times` has at least `min_points` finite, strictly monotone entries.
+/// Throws stork::error unless `times` has at least `min_points` finite, strictly monotone entries whose
+/// differences (the steps) are finite too.
 inline void check_grid(std::span<const double> times, std::string_view who, std::size_t min_points = 2) {
   if (times.size() < min_points)
     fail(who, "times.size()", times.size(),
@@ -28,6 +29,10 @@ inline void check_grid(std::span<const double> times, std::string_view who, std:
       fail(who, "times[" + std::to_string(i) + "]", times[i],
            std::string("the grid must be strictly ") + (increasing ? "increasing" : "decreasing") +
                ", times[" + std::to_string(i - 1) + "] = " + describe(times[i - 1]));
+    if (!std::isfinite(times[i] - times[i - 1]))  // e.g. -1e308 to 1e308: the step h would be ±Inf
+      fail(who, "times[" + std::to_string(i) + "]", times[i],
+           "the step from times[" + std::to_string(i - 1) + "] = " + describe(times[i - 1]) +
+               " overflows double precision");
   }
 }
 
@@ -42,9 +47,10 @@ class grid_walk {
   std::size_t intervals() const noexcept { return t_.size() - 1; }
   bool done() const noexcept { return n_ + 1 >= t_.size(); }
   double t0() const noexcept { return t_[n_]; }
-  double t1() const noexcept { return t_[n_ + 1]; }
-  /// Signed step t_{n+1} − t_n.
-  double h() const noexcept { return t_[n_ + 1] - t_[n_]; }
+  /// The end of the current interval; once done(), the last grid time (never past the grid).
+  double t1() const noexcept { return done() ? t_[n_] : t_[n_ + 1]; }
+  /// Signed step t_{n+1} − t_n; 0 once done().
+  double h() const noexcept { return done() ? 0.0 : t_[n_ + 1] - t_[n_]; }
   double at(std::size_t i) const noexcept { return t_[i]; }
   std::span<const double> times() const noexcept { return t_; }
   void next() noexcept { ++n_; }

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <span>
+#include <string>
 
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"
@@ -85,6 +87,16 @@ class ipndm_stepper {
   /// Stores the velocity at (x, t_n) and takes one Adams–Bashforth step to t_{n+1}.
   void advance(const S& out, S& x) {
     const std::size_t n = walk_.interval();
+    std::size_t k = std::min(static_cast<std::size_t>(order_), n + 1);
+    if (lower_order_final_) k = std::min(k, walk_.intervals() - n);
+    std::array<double, 5> t{walk_.t1(), 0.0, 0.0, 0.0, 0.0};
+    for (std::size_t j = 0; j < k; ++j) t[j + 1] = walk_.at(n - j);
+    const std::array<double, 4> beta = adams_bashforth_weights(static_cast<int>(k), t);
+    for (std::size_t j = 0; j < k; ++j)  // before anything changes: x and the history stay as they were
+      if (!std::isfinite(beta[j]))
+        fail("ipndm", "times[" + std::to_string(n + 1) + "]", walk_.t1(),
+             "the Adams-Bashforth weights overflow double precision: neighbouring steps differ too much in "
+             "size");
     S& v = ring_.at(n);
     if constexpr (is_identity_v<P>) {
       assign(v, out);
@@ -92,11 +104,6 @@ class ipndm_stepper {
       const affine_velocity c = param_.affine(walk_.t0());
       lincomb<S, 2>(v, {c.state, c.output}, {&x, &out});
     }
-    std::size_t k = std::min(static_cast<std::size_t>(order_), n + 1);
-    if (lower_order_final_) k = std::min(k, walk_.intervals() - n);
-    std::array<double, 5> t{walk_.t1(), 0.0, 0.0, 0.0, 0.0};
-    for (std::size_t j = 0; j < k; ++j) t[j + 1] = walk_.at(n - j);
-    const std::array<double, 4> beta = adams_bashforth_weights(static_cast<int>(k), t);
     const std::array<double, 5> coef{1.0, beta[0], beta[1], beta[2], beta[3]};
     combine_with_history(x, x, coef, ring_, n, k);
     walk_.next();

@@ -17,8 +17,9 @@ template <State S, Parameterisation P>
 class rkg2_stepper;
 }
 
-/// @brief Classic RKG2 with `stages` = s ≥ 2 stages, closed-form coefficients (stork-reference.md §2.3;
-/// Skaras, Gupta, O'Sullivan, JCP 2021). Order 2; real stability interval [−(s+4)(s−1)/3, 0].
+/// @brief Classic RKG2 with `stages` = s stages (2 ≤ s ≤ 100000), closed-form coefficients
+/// (stork-reference.md §2.3; Skaras, Gupta, O'Sullivan, JCP 2021). Order 2; real stability interval
+/// [−(s+4)(s−1)/3, 0].
 /// @par Cost: s model calls per step; 3 temporaries (step start, f at the step start, last increment).
 struct rkg2 {
   int stages = 10;
@@ -32,12 +33,15 @@ namespace detail {
 /// Y_j = μ_j Y_{j−1} + ν_j Y_{j−2} + (1 − μ_j − ν_j) Y_0 + μ̃_j h f_{j−1} + γ̃_j h f_0 (j = 2..s),
 /// with f_j = f(t + c_j h, Y_j). Arrays are indexed by j; entries that do not exist are 0.
 struct rkg2_coefficients {
+  static constexpr int max_stages = 100000;
   int s = 0;
   double w1 = 0;
   std::vector<double> mu, nu, mu_tilde, gamma_tilde, c;
 
   explicit rkg2_coefficients(int stages, std::string_view who = "rkg2") {
     if (stages < 2) fail(who, "stages", stages, "RKG2 needs stages >= 2");
+    if (stages > max_stages)  // O(s) coefficient memory; the stability interval is already ~3e9 there
+      fail(who, "stages", stages, "at most 100000 stages (the coefficient tables are O(stages))");
     s = stages;
     const auto n = static_cast<std::size_t>(s) + 1;
     mu.assign(n, 0.0), nu.assign(n, 0.0), mu_tilde.assign(n, 0.0), gamma_tilde.assign(n, 0.0),

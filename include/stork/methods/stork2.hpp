@@ -7,7 +7,8 @@
 
 namespace stork {
 
-/// @brief STORK-2 (Tan, Wang, Bertozzi, Ryu, arXiv 2505.24210): an s-stage RKG2 step whose stages after
+/// @brief STORK-2 (Tan, Wang, Bertozzi, Ryu, arXiv 2505.24210): an s-stage RKG2 step (2 ≤ s ≤ 100000)
+/// whose stages after
 /// the first use a polynomial extrapolation of past model outputs instead of model calls.
 ///
 /// Global order 2. Model calls: one per grid interval, plus one start-up call (derivative_order 2;

@@ -1,0 +1,51 @@
+// Every method of the library, configured, in ONE list: the cross-cutting tests (catalogue_test,
+// float32_test, determinism_test) run each of them. A new method is one more line in all_methods().
+#pragma once
+
+#include <stork/stork.hpp>
+
+#include <cstddef>
+#include <tuple>
+#include <utility>
+
+namespace stork_test {
+
+/// A configured method with a printable name and what it supports.
+template <class Method>
+struct named_method {
+  const char* name = "";
+  Method method{};
+  /// Accepts a VP ε model (`vp_epsilon`, `make_scheduler(…, vp_linear{})`); the reference STORK-2 does not.
+  bool vp = true;
+  /// Smallest grid (points) it accepts: the reference STORK needs three.
+  std::size_t min_points = 2;
+};
+
+template <class Method>
+named_method<Method> named(const char* name, Method m, bool vp = true, std::size_t min_points = 2) {
+  return {name, m, vp, min_points};
+}
+
+/// The list. Stage counts are small so that a run is cheap; every variant and derivative order appears.
+inline auto all_methods() {
+  using stork::variant;
+  return std::make_tuple(
+      named("euler", stork::euler{}), named("heun", stork::heun{}), named("rkg2", stork::rkg2{.stages = 5}),
+      named("rock4", stork::rock4{.stages = 5}), named("stork2", stork::stork2{.stages = 10}),
+      named("stork2 order 3", stork::stork2{.stages = 10, .derivative_order = 3}),
+      named("stork2 reference", stork::stork2{.stages = 10, .variant = variant::reference}, false, 3),
+      named("stork4", stork::stork4{.stages = 5}),
+      named("stork4 order 3", stork::stork4{.stages = 5, .derivative_order = 3}),
+      named("stork4 reference", stork::stork4{.stages = 5, .variant = variant::reference}, true, 3),
+      named("dpmpp_2m", stork::dpmpp_2m{}), named("dpmpp_3m", stork::dpmpp_3m{}),
+      named("unipc", stork::unipc{}), named("unipc order 3", stork::unipc{.order = 3}),
+      named("ipndm", stork::ipndm{}));
+}
+
+/// Calls f(named_method) for every method of the list.
+template <class F>
+void for_each_method(F&& f) {
+  std::apply([&f](const auto&... m) { (f(m), ...); }, all_methods());
+}
+
+}  // namespace stork_test
