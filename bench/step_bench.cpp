@@ -89,6 +89,10 @@ const bool registered = [] {
   add("stork4_reference_s148", stork::stork4{.stages = 148, .variant = variant::reference});
   add("stork4_eps_s5", stork::stork4{.stages = 5}, stork::vp_linear{});
   add("stork4_eps_s148", stork::stork4{.stages = 148}, stork::vp_linear{});
+  add("dpmpp_2m", stork::dpmpp_2m{});
+  add("dpmpp_3m", stork::dpmpp_3m{});
+  add("unipc_3", stork::unipc{.order = 3});
+  add("ipndm", stork::ipndm{});
   return true;
 }();
 
