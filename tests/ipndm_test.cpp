@@ -98,21 +98,8 @@ TEST_CASE("ipndm: lower_order_final lowers the last three steps, the last one to
 TEST_CASE(
     "ipndm: one model call per interval; integrate equals the scheduler loop bit for bit; no allocation",
     "[ipndm][nfe]") {
-  const gaussian_mixture g = three_blobs();
-  auto f = [&g](const vec& y, double s, vec& v) { g.flow_velocity(y, s, v); };
-  const stork::vp_linear vp{};
-  auto eps = [&](const vec& y, double t, vec& e) { g.epsilon(vp, y, t, e); };
   for (int p : {1, 4}) {
-    const stork::ipndm m{.order = p, .lower_order_final = p == 4};
-    vec a = fixed_noise(6), b = a;
-    const stork::stats r = stork::integrate(m, f, a, stork::flow_sigmas(11));
-    REQUIRE(r.nfe == 11);
-    scheduler_trace(m, f, b, stork::flow_sigmas(11));
-    REQUIRE(a == b);
-    vec c = fixed_noise(6, 2), d = c;
-    REQUIRE(stork::integrate(m, stork::vp_epsilon(eps, vp), c, cosine_grid(9, 1.0, 1e-3)).nfe == 9);
-    scheduler_trace(m, eps, d, cosine_grid(9, 1.0, 1e-3), vp);
-    REQUIRE(c == d);
+    require_one_call_per_interval_and_loop_equality(stork::ipndm{.order = p, .lower_order_final = p == 4});
   }
   const vec grid = cosine_grid(20);
   vec x(1000, 1.0), v(1000);

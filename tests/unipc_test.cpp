@@ -283,21 +283,8 @@ TEST_CASE("unipc: lower_order_final changes the last step only; sigma = 0 ends w
 TEST_CASE(
     "unipc: one model call per interval; integrate equals the scheduler loop bit for bit; no allocation",
     "[unipc][nfe]") {
-  const gaussian_mixture g = three_blobs();
-  auto f = [&g](const vec& y, double s, vec& v) { g.flow_velocity(y, s, v); };
-  const stork::vp_linear vp{};
-  auto eps = [&](const vec& y, double t, vec& e) { g.epsilon(vp, y, t, e); };
   for (int p : {1, 2, 3}) {
-    const stork::unipc m{.order = p};
-    vec a = fixed_noise(6), b = a;
-    const stork::stats r = stork::integrate(m, f, a, stork::flow_sigmas(11));
-    REQUIRE(r.nfe == 11);
-    scheduler_trace(m, f, b, stork::flow_sigmas(11));
-    REQUIRE(a == b);
-    vec c = fixed_noise(6, 2), d = c;
-    REQUIRE(stork::integrate(m, stork::vp_epsilon(eps, vp), c, cosine_grid(9, 1.0, 1e-3)).nfe == 9);
-    scheduler_trace(m, eps, d, cosine_grid(9, 1.0, 1e-3), vp);
-    REQUIRE(c == d);
+    require_one_call_per_interval_and_loop_equality(stork::unipc{.order = p});
   }
   const vec grid = cosine_grid(20);
   vec x(1000, 1.0), v(1000);

@@ -5,6 +5,7 @@
 
 #include <stork/stork.hpp>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstddef>
 #include <numbers>
@@ -89,6 +90,24 @@ std::vector<std::vector<double>> scheduler_trace(const Method& m, Model&& model,
     trace.push_back(x);
   }
   return trace;
+}
+
+/// One model call per interval (11 on flow_sigmas(11), 9 on a 9-interval VP grid) and integrate equal, bit
+/// for bit, to the scheduler loop, on the three-blob mixture for a flow field and for a vp_epsilon field.
+template <class Method>
+void require_one_call_per_interval_and_loop_equality(const Method& m) {
+  const gaussian_mixture g = three_blobs();
+  auto f = [&g](const std::vector<double>& y, double s, std::vector<double>& v) { g.flow_velocity(y, s, v); };
+  const stork::vp_linear vp{};
+  auto eps = [&](const std::vector<double>& y, double t, std::vector<double>& e) { g.epsilon(vp, y, t, e); };
+  std::vector<double> a = fixed_noise(6), b = a;
+  REQUIRE(stork::integrate(m, f, a, stork::flow_sigmas(11)).nfe == 11);
+  scheduler_trace(m, f, b, stork::flow_sigmas(11));
+  REQUIRE(a == b);
+  std::vector<double> c = fixed_noise(6, 2), d = c;
+  REQUIRE(stork::integrate(m, stork::vp_epsilon(eps, vp), c, cosine_grid(9, 1.0, 1e-3)).nfe == 9);
+  scheduler_trace(m, eps, d, cosine_grid(9, 1.0, 1e-3), vp);
+  REQUIRE(c == d);
 }
 
 }  // namespace stork_test
