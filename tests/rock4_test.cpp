@@ -14,7 +14,7 @@ namespace {
 const std::vector<int> degrees{1, 2, 5, 12, 20, 38, 67, 148};
 }  // namespace
 
-TEST_CASE("rock4: tables as in shared/data/README.md", "[rock4]") {
+TEST_CASE("rock4: tables as in tools/data/README.md", "[rock4]") {
   const stork::detail::rock4_coefficients k(5);
   REQUIRE(k.m == 5);
   REQUIRE(k.row == 4);
