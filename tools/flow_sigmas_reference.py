@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Independent reference for stork::flow_sigmas and stork::vp_taus (include/stork/schedule.hpp).
+"""Independent reference for the time grids of include/stork/schedule/: stork::flow_sigmas,
+stork::vp_taus, stork::karras_sigmas, stork::exponential_sigmas and stork::use_flow_sigmas.
 
 Pure Python 3 (no numpy, no scipy). It is written from the formulas (diffusers'
 FlowMatchEulerDiscreteScheduler.set_timesteps as described in stork-reference.md §2.1, and the task's
-statement of the options), not from the C++ code. tests/schedule_test.cpp pastes its 17-digit output.
+statement of the options; k-diffusion's get_sigmas_karras / get_sigmas_exponential; the
+use_flow_sigmas branch of diffusers' DPMSolverMultistepScheduler.set_timesteps), not from the C++ code.
+tests/schedule_test.cpp pastes its 17-digit output. Python floats are IEEE doubles and Python does not
+fuse a*b + c, so a formula written in numpy's operation order gives numpy's float64 values bit for bit.
 
 Usage:
   tools/flow_sigmas_reference.py --steps 10 --shift 3
@@ -11,6 +15,10 @@ Usage:
   tools/flow_sigmas_reference.py --steps 6 --shift 3 --spacing beta --beta-alpha 0.6 --beta-beta 0.6
   tools/flow_sigmas_reference.py --steps 5 --sigmas 1,0.8,0.5,0.3,0.1 --shift 2
   tools/flow_sigmas_reference.py --vp-taus 10 --eps-stop 1e-3
+  tools/flow_sigmas_reference.py --karras --steps 10 --sigma-min 0.0292 --sigma-max 14.6146 --rho 7
+  tools/flow_sigmas_reference.py --exponential --steps 10 --sigma-min 0.0292 --sigma-max 14.6146
+  tools/flow_sigmas_reference.py --use-flow-sigmas --steps 10 --shift 3 [--num-train-timesteps 1000]
+  tools/flow_sigmas_reference.py --use-flow-sigmas --steps 10 --shift 3 --float32
   tools/flow_sigmas_reference.py --all      # every case used by tests/schedule_test.cpp
 
 Formulas (N = steps, T = num_train_timesteps, F(u) the shift map):
@@ -22,12 +30,23 @@ Formulas (N = steps, T = num_train_timesteps, F(u) the shift map):
          or u = the user's list (--sigmas).
   sigma = F(u); then the shift_terminal stretch; then karras / exponential / beta spacing between
   sigma[0] and sigma[N-1]; with --sigma-last the last nonzero sigma is set to exactly sigma_last; 0 appended.
+--karras (k-diffusion's get_sigmas_karras(n, sigma_min, sigma_max, rho)):
+  ramp = linspace(0, 1, N); sigma = (sigma_max^(1/rho) + ramp * (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho;
+  0 appended.
+--exponential (k-diffusion's get_sigmas_exponential(n, sigma_min, sigma_max)):
+  sigma = exp(linspace(log sigma_max, log sigma_min, N)); 0 appended.
+--use-flow-sigmas (diffusers' DPMSolverMultistep/UniPCMultistep, use_flow_sigmas=True, flow_shift=S,
+  final_sigmas_type="zero"): alphas = linspace(1, 1/T, N + 1); sigmas = 1 - alphas;
+  sigmas = flip(S * sigmas / (1 + (S - 1) * sigmas))[:-1]; 0 appended.
+--float32 prints each value rounded to IEEE float32 (diffusers stores its grids with .astype(float32)),
+  as C++ float literals.
 The beta spacing uses I^-1_{a,b}(1 - i/(N-1)), the inverse regularised incomplete beta function, computed
 here by its hypergeometric power series (DLMF 8.17.8) and bisection, i.e. not by the continued fraction
 the C++ uses.
 """
 import argparse
 import math
+import struct
 import sys
 
 
@@ -134,6 +153,43 @@ def vp_taus(n, eps_stop):
     return [k / n for k in range(n - 1, 0, -1)] + [eps_stop]
 
 
+def karras(args):
+    """k-diffusion's get_sigmas_karras, in double."""
+    n, rho = args.steps, args.rho
+    min_inv_rho = args.sigma_min ** (1 / rho)
+    max_inv_rho = args.sigma_max ** (1 / rho)
+    ramp = linspace(0.0, 1.0, n)
+    return [(max_inv_rho + r * (min_inv_rho - max_inv_rho)) ** rho for r in ramp] + [0.0]
+
+
+def exponential(args):
+    """k-diffusion's get_sigmas_exponential, in double."""
+    ramp = linspace(math.log(args.sigma_max), math.log(args.sigma_min), args.steps)
+    return [math.exp(v) for v in ramp] + [0.0]
+
+
+def use_flow_sigmas(args):
+    """diffusers' use_flow_sigmas grid, element by element in numpy's operation order."""
+    n, s, t = args.steps, args.shift, args.num_train_timesteps
+    alphas = linspace(1.0, 1 / t, n + 1)
+    sigmas = [1.0 - a for a in alphas]
+    shifted = [s * v / (1 + (s - 1) * v) for v in sigmas]
+    return list(reversed(shifted))[:-1] + [0.0]
+
+
+def to_float32(v):
+    """v rounded to the nearest IEEE float32 (what numpy's astype(np.float32) does)."""
+    return struct.unpack("<f", struct.pack("<f", v))[0]
+
+
+def float_literal(v):
+    """A C++ float literal that reads back as the float32 value v (9 significant digits suffice)."""
+    text = "%.9g" % v
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text + "f"
+
+
 def parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=10)
@@ -151,6 +207,12 @@ def parser():
     p.add_argument("--sigmas", help="comma-separated custom list (replaces u)")
     p.add_argument("--vp-taus", type=int, metavar="N", help="print the reference eps grid instead")
     p.add_argument("--eps-stop", type=float, default=1e-3)
+    p.add_argument("--karras", action="store_true", help="k-diffusion's get_sigmas_karras instead")
+    p.add_argument("--exponential", action="store_true", help="k-diffusion's get_sigmas_exponential instead")
+    p.add_argument("--use-flow-sigmas", action="store_true", help="diffusers' multistep flow grid instead")
+    p.add_argument("--sigma-min", type=float, default=0.0292)
+    p.add_argument("--sigma-max", type=float, default=14.6146)
+    p.add_argument("--float32", action="store_true", help="print the values rounded to float32")
     p.add_argument("--all", action="store_true", help="print every case used by tests/schedule_test.cpp")
     return p
 
@@ -179,12 +241,42 @@ ALL_CASES = [
     "--steps 4 --mu 0.7 --sigmas 0.9,0.6,0.3,0.05 --shift-terminal 0.02 --spacing exponential",
     "--vp-taus 10 --eps-stop 1e-3",
     "--vp-taus 2 --eps-stop 1e-5",
+    "--karras --steps 10",
+    "--karras --steps 1",
+    "--karras --steps 2",
+    "--karras --steps 25 --sigma-min 0.002 --sigma-max 80",
+    "--karras --steps 7 --sigma-min 0.1 --sigma-max 10 --rho 3",
+    "--karras --steps 5 --sigma-min 0.5 --sigma-max 2.5 --rho 1",
+    "--exponential --steps 10",
+    "--exponential --steps 1",
+    "--exponential --steps 6 --sigma-min 0.002 --sigma-max 80",
+    "--exponential --steps 3 --sigma-min 0.5 --sigma-max 2",
+    "--use-flow-sigmas --steps 10 --shift 3",
+    "--use-flow-sigmas --steps 10 --shift 3 --float32",
+    "--use-flow-sigmas --steps 1 --shift 3",
+    "--use-flow-sigmas --steps 8 --shift 1",
+    "--use-flow-sigmas --steps 5 --shift 0.5",
+    "--use-flow-sigmas --steps 6 --shift 3 --num-train-timesteps 2",
+    "--use-flow-sigmas --steps 4 --shift 7 --num-train-timesteps 500",
+    "--use-flow-sigmas --steps 50 --shift 12",
+    "--use-flow-sigmas --steps 50 --shift 12 --float32",
 ]
 
 
 def emit(argv):
     args = parser().parse_args(argv)
-    vals = vp_taus(args.vp_taus, args.eps_stop) if args.vp_taus else flow_sigmas(args)
+    if args.vp_taus:
+        vals = vp_taus(args.vp_taus, args.eps_stop)
+    elif args.karras:
+        vals = karras(args)
+    elif args.exponential:
+        vals = exponential(args)
+    elif args.use_flow_sigmas:
+        vals = use_flow_sigmas(args)
+    else:
+        vals = flow_sigmas(args)
+    if args.float32:
+        return "{" + ", ".join(float_literal(to_float32(v)) for v in vals) + "}"
     return "{" + ", ".join("%.17g" % v for v in vals) + "}"
 
 
