@@ -190,10 +190,10 @@ bool same_state(const Sch& s, double time, std::size_t nfe, bool done) {
 template <class M, class S, class P>
 bool engine_loop(reader& r, const M& m, const std::vector<double>& grid, S& x, const P& p, fuzz_model& model,
                  stork::sampler_options options) {
-  std::optional<stork::scheduler<M, S, P>> sch;
+  std::optional<stork::scheduler<M, S, stork::detail::parameterisation_t<P>>> sch;
   const S x_in = x;
   try {
-    sch.emplace(m, grid, x, p, options);
+    sch.emplace(m, grid, x, stork::detail::as_parameterisation(p), options);
   } catch (const stork::error&) {
     ++counts.construct_rejected;
     FUZZ_CHECK(same_bits(x, x_in));
@@ -282,8 +282,10 @@ void exercise(reader& r, const M& m, const std::vector<double>& grid, const S& x
   try {
     if constexpr (stork::detail::is_identity_v<P>)
       stork::integrate(m, fa, a, grid, options);
-    else
-      stork::integrate(m, stork::vp_epsilon(fa, p), a, grid, options);
+    else {
+      const auto param = stork::detail::as_parameterisation(p);
+      stork::integrate(m, stork::field(fa, param.process, param.prediction), a, grid, options);
+    }
     integrated = true;
     ++counts.integrated;
   } catch (const stork::error&) {
@@ -317,7 +319,9 @@ void with_method(reader& r, const std::vector<double>& grid, const S& x0, const 
   auto go = [&](const auto& m) {
     if constexpr (compatible<std::decay_t<decltype(m)>, P>) exercise(r, m, grid, x0, p, model, options);
   };
-  auto variant = [&r] { return static_cast<stork::variant>(r.in(0, 2)); };  // 2 is not a variant
+  auto variant = [&r] { return static_cast<stork::variant>(r.in(0, 2)); };          // 2 is not a variant
+  auto extrapolate = [&r] { return static_cast<stork::extrapolate>(r.in(0, 2)); };  // 2 is not one
+  auto startup = [&r] { return static_cast<stork::startup>(r.in(0, 2)); };
   switch (r.in(0, 9)) {
     case 0:
       return go(stork::euler{});
@@ -328,11 +332,17 @@ void with_method(reader& r, const std::vector<double>& grid, const S& x0, const 
     case 3:
       return go(stork::rock4{.stages = r.count(-1, 150)});
     case 4:
-      return go(
-          stork::stork2{.stages = r.count(-1, 60), .derivative_order = r.in(1, 4), .variant = variant()});
+      return go(stork::stork2{.stages = r.count(-1, 60),
+                              .derivative_order = r.in(1, 4),
+                              .variant = variant(),
+                              .extrapolate = extrapolate(),
+                              .startup = startup()});
     case 5:
-      return go(
-          stork::stork4{.stages = r.count(-1, 150), .derivative_order = r.in(1, 4), .variant = variant()});
+      return go(stork::stork4{.stages = r.count(-1, 150),
+                              .derivative_order = r.in(1, 4),
+                              .variant = variant(),
+                              .extrapolate = extrapolate(),
+                              .startup = startup()});
     case 6:
       return go(stork::dpmpp_2m{.lower_order_final = r.flag()});
     case 7:
@@ -350,14 +360,17 @@ void with_state(reader& r, const std::vector<double>& grid, const fuzz_model& mo
   S x0(static_cast<std::size_t>(r.in(0, 6)));
   for (auto& v : x0) v = static_cast<typename S::value_type>(r.flag() ? r.number() : r.in(-400, 400) / 100.0);
   auto prediction = [&r] { return static_cast<stork::prediction>(r.in(0, 4)); };  // 4 is not a prediction
-  switch (r.in(0, 4)) {
+  switch (r.in(0, 5)) {
     case 0:
       return with_method(r, grid, x0, stork::flow_velocity{}, model, options);
+    case 5:
+      return with_method(r, grid, x0, stork::model<stork::ve>{.process = {}, .prediction = prediction()},
+                         model, options);
     case 1:
       return with_method(r, grid, x0, stork::vp_linear{.beta_min = r.number(), .beta_max = r.number()}, model,
                          options);
     case 2:
-      return with_method(r, grid, x0, stork::flow_model{prediction()}, model, options);
+      return with_method(r, grid, x0, stork::flow_model{.prediction = prediction()}, model, options);
     case 3: {
       const stork::vp_scaled_linear process{
           .beta_start = r.number(), .beta_end = r.number(), .num_train_timesteps = r.count(-1, 2000)};

@@ -53,7 +53,8 @@ void run(const M& m, const vec& grid, vec& x, bool engine, const P& p = {},
   } else if constexpr (stork::detail::is_identity_v<P>) {
     stork::integrate(m, model, x, grid, options);
   } else {
-    stork::integrate(m, stork::vp_epsilon(model, p), x, grid, options);
+    const auto param = stork::detail::as_parameterisation(p);
+    stork::integrate(m, stork::field(model, param.process, param.prediction), x, grid, options);
   }
 }
 
@@ -163,13 +164,15 @@ TEST_CASE("catalogue: parameterisations and adapters", "[catalogue][error]") {
       {"alpha underflows to 0 (vp_linear beta_max 1e308)",
        with(stork::stork4{}, taus, stork::vp_linear{.beta_min = 0.1, .beta_max = 1e308}), "t", "0.9"},
       {"epsilon flow model at sigma = 1",
-       with(stork::euler{}, flow_grid, stork::flow_model{prediction::epsilon}), "t", "1"},
-      {"x0 flow model evaluated at sigma = 0",
-       with(stork::heun{}, flow_grid, stork::flow_model{prediction::sample}), "t", "0"},
+       with(stork::euler{}, flow_grid, stork::flow_model{.prediction = prediction::epsilon}), "t", "1"},
+      {"x0 flow model called at sigma = 0 (a grid rising from 0)",
+       with(stork::euler{}, vec{0.0, 0.5}, stork::flow_model{.prediction = prediction::sample}), "t", "0"},
       {"flow_model prediction out of range",
-       with(stork::euler{}, flow_grid, stork::flow_model{static_cast<prediction>(9)}), "prediction", "9"},
+       with(stork::euler{}, flow_grid, stork::flow_model{.prediction = static_cast<prediction>(9)}),
+       "prediction", "9"},
       {"flow_model time outside [0, 1]",
-       with(stork::euler{}, vec{1.5, 0.5, 0.0}, stork::flow_model{prediction::v}), "times[0]", "1.5"},
+       with(stork::euler{}, vec{1.5, 0.5, 0.0}, stork::flow_model{.prediction = prediction::v}), "times[0]",
+       "1.5"},
       {"vp_model prediction out of range",
        with(stork::stork4{}, taus,
             stork::vp_model<stork::vp_linear>{.prediction = static_cast<prediction>(-1)}),

@@ -5,7 +5,7 @@
 #include <stork/methods/unipc.hpp>
 #include <stork/schedule.hpp>
 #include <stork/scheduler.hpp>
-#include <stork/vp.hpp>
+#include <stork/stork.hpp>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -27,7 +27,8 @@ struct affine_only {
   stork::affine_velocity affine(double) const { return {0.0, 1.0}; }
 };
 static_assert(stork::detail::DataPrediction<stork::flow_velocity>);
-static_assert(stork::detail::DataPrediction<stork::vp_linear>);
+static_assert(stork::detail::DataPrediction<stork::model<stork::vp_linear>>);
+static_assert(!stork::detail::DataPrediction<stork::vp_linear>);  // a process, not a parameterisation
 static_assert(!stork::detail::DataPrediction<affine_only>);
 
 // A 1-D two-component mixture: a nonlinear ε̂ for the one-step checks.

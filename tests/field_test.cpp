@@ -1,5 +1,5 @@
-// Tests of <stork/field.hpp>: the VelocityField concept and the affine parameterisation plumbing.
-#include <stork/field.hpp>
+// Tests of <stork/stork.hpp>: the VelocityField concept and the affine parameterisation plumbing.
+#include <stork/stork.hpp>
 
 #include <catch2/catch.hpp>
 #include <vector>
@@ -26,10 +26,17 @@ static_assert(!stork::VelocityField<decltype(good), std::vector<int>>);  // not 
 static_assert(stork::Parameterisation<stork::flow_velocity>);
 static_assert(!stork::Parameterisation<int>);
 
-TEST_CASE("flow_velocity passes the model output through untouched", "[field]") {
+TEST_CASE("a velocity output passes through untouched: no pass, no buffer", "[field]") {
   const vec x{1, 2}, out{3, 4};
   stork::detail::velocity_of<vec, stork::flow_velocity> vel(stork::flow_velocity{}, x);
   REQUIRE(&vel(out, x, 0.5) == &out);
+  // Known at run time: any process with prediction::velocity.
+  const stork::model<stork::ve> m{.process = {}, .prediction = stork::prediction::velocity};
+  stork::detail::velocity_of<vec, stork::model<stork::ve>> vel2(m, x);
+  REQUIRE(&vel2(out, x, 0.5) == &out);
+  // A denoiser is converted: (x − D)/σ.
+  stork::detail::velocity_of<vec, stork::model<stork::ve>> vel3(stork::model<stork::ve>{}, x);
+  REQUIRE(vel3(out, x, 0.5) == vec{(1 - 3) / 0.5, (2 - 4) / 0.5});
 }
 
 TEST_CASE("an affine parameterisation computes a(t)·x + b(t)·out", "[field]") {

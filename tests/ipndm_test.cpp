@@ -2,7 +2,7 @@
 // after warm-up, observed orders, lower_order_final, NFE, the two fronts, errors.
 #include <stork/methods/ipndm.hpp>
 #include <stork/scheduler.hpp>
-#include <stork/vp.hpp>
+#include <stork/stork.hpp>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -91,7 +91,7 @@ TEST_CASE("ipndm: lower_order_final lowers the last three steps, the last one to
   vec e{0.0};
   const double t = grid[N - 1], x = ta[N - 2][0];
   eps(ta[N - 2], t, e);
-  const stork::affine_velocity c = vp.affine(t);
+  const stork::affine_velocity c = stork::model<stork::vp_linear>{vp}.affine(t);
   REQUIRE(ta[N - 1][0] == Approx(x + (grid[N] - t) * (c.state * x + c.output * e[0])).epsilon(1e-14));
 }
 

@@ -2,7 +2,7 @@
 #include <stork/methods/stork2.hpp>
 #include <stork/schedule.hpp>
 #include <stork/scheduler.hpp>
-#include <stork/vp.hpp>
+#include <stork/stork.hpp>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -65,7 +65,8 @@ TEST_CASE("stork2: collapsed step equals the stage-by-stage form to 1e-12", "[st
       auto check = [&](const auto& param) {
         vec staged(n), collapsed(n);
         stork::detail::stagewise_step(k, param, poly, 0.6, -0.04, y0, F, staged);
-        const auto w = stork::detail::collapsed_weights(k, param, poly, 0.6, -0.04);
+        const auto w = stork::detail::collapsed_weights(k, param, stork::detail::output_is_velocity(param),
+                                                        poly, 0.6, -0.04);
         const std::array<const vec*, 4> xs{&y0, &f0, &f1, &f2};
         stork::state_ops<vec>::lincomb(collapsed, std::span<const double>(w.data(), 4),
                                        std::span<const vec* const>(xs.data(), 4));
@@ -73,7 +74,7 @@ TEST_CASE("stork2: collapsed step equals the stage-by-stage form to 1e-12", "[st
           REQUIRE(collapsed[i] == Approx(staged[i]).epsilon(1e-12).margin(1e-14));
       };
       check(stork::flow_velocity{});
-      check(stork::vp_linear{});
+      check(stork::model<stork::vp_linear>{});
     }
 }
 

@@ -3,7 +3,7 @@
 #include <stork/methods/stork4.hpp>
 #include <stork/schedule.hpp>
 #include <stork/scheduler.hpp>
-#include <stork/vp.hpp>
+#include <stork/stork.hpp>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -146,7 +146,8 @@ TEST_CASE("stork4: collapsed step equals the stage-by-stage form to 1e-12", "[st
         auto check = [&](const auto& param) {
           vec staged(n), collapsed(n);
           stork::detail::stagewise_step(k, param, poly, t, H, y0, F, staged);
-          const auto w = stork::detail::collapsed_weights(k, param, poly, t, H);
+          const auto w = stork::detail::collapsed_weights(k, param, stork::detail::output_is_velocity(param),
+                                                          poly, t, H);
           const std::array<const vec*, 5> xs{&y0, &f0, &f1, &f2, &f3};
           stork::state_ops<vec>::lincomb(collapsed, std::span<const double>(w.data(), poly.outputs + 1),
                                          std::span<const vec* const>(xs.data(), poly.outputs + 1));
@@ -155,8 +156,8 @@ TEST_CASE("stork4: collapsed step equals the stage-by-stage form to 1e-12", "[st
             REQUIRE(collapsed[i] == Approx(staged[i]).epsilon(1e-12).margin(1e-14));
           }
         };
-        check(stork::flow_velocity{});  // flow: effective-weight path
-        check(stork::vp_linear{});      // ε: coordinate recurrence with state-dependent drift
+        check(stork::flow_velocity{});            // flow: effective-weight path
+        check(stork::model<stork::vp_linear>{});  // ε: coordinate recurrence with state-dependent drift
       }
 }
 
@@ -184,6 +185,59 @@ TEST_CASE("stork4 corrected on the ε path: order 3 and 4 measured the same way"
   }
 }
 
+TEST_CASE("stork4 in VE with a denoiser: order 3 and 4, extrapolating the output or the velocity",
+          "[stork4][order][ve]") {
+  for (auto form : {stork::extrapolate::model_output, stork::extrapolate::velocity})
+    for (int s : {5, 50}) {
+      const double o2 = ve_order(stork::stork4{.stages = s, .derivative_order = 2, .extrapolate = form});
+      const double o3 = ve_order(stork::stork4{.stages = s, .derivative_order = 3, .extrapolate = form});
+      INFO("s = " << s << (form == stork::extrapolate::velocity ? ", velocity" : ", model output")
+                  << ": orders " << o2 << ", " << o3);
+      REQUIRE(o2 == Approx(3.0).margin(0.15));
+      REQUIRE(o3 == Approx(4.0).margin(0.15));
+    }
+}
+
+TEST_CASE("stork4 extrapolating velocities is variable-step Adams-Bashforth: ipndm to round-off",
+          "[stork4][ipndm]") {
+  // With the multistep start-up, corrected STORK-4 on velocities integrates the Lagrange polynomial
+  // through the last derivative_order + 1 velocities exactly (Q_k = 1/(k+1)): iPNDM of order
+  // derivative_order + 1, warm-up included.
+  const gaussian_mixture gm = three_blobs();
+  const stork::ve ve{};
+  auto den = [&gm, &ve](const vec& y, double t, vec& o) {
+    gm.model_output(ve, stork::prediction::sample, y, t, o);
+  };
+  auto flow = [&gm](const vec& y, double t, vec& v) { gm.flow_velocity(y, t, v); };
+  const vec noise = fixed_noise(8, 3);
+  for (int d : {2, 3}) {
+    const auto stork = stork::stork4{.stages = 5,
+                                     .derivative_order = d,
+                                     .extrapolate = stork::extrapolate::velocity,
+                                     .startup = stork::startup::multistep};
+    const auto ipndm = stork::ipndm{.order = d + 1};
+    INFO("derivative_order " << d);
+    {  // a flow velocity on a shifted grid
+      const vec grid = stork::flow_sigmas(12, {.shift = 3.0});
+      vec a = noise, b = noise;
+      const auto ra = stork::integrate(stork, flow, a, grid);
+      const auto rb = stork::integrate(ipndm, flow, b, grid);
+      REQUIRE(ra.nfe == rb.nfe);
+      for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == Approx(b[i]).epsilon(1e-12).margin(1e-13));
+    }
+    {  // a VE denoiser on Karras sigmas (its velocity (x − D)/σ is extrapolated, the last step included)
+      const vec grid = stork::karras_sigmas(15, {.sigma_min = 0.03, .sigma_max = 10.0});
+      vec a = noise, b = noise;
+      for (std::size_t i = 0; i < a.size(); ++i) a[i] = b[i] = 10.0 * noise[i];
+      const auto f = stork::field(den, ve, stork::prediction::sample);
+      const auto ra = stork::integrate(stork, f, a, grid);
+      const auto rb = stork::integrate(ipndm, f, b, grid);
+      REQUIRE(ra.nfe == rb.nfe);
+      for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == Approx(b[i]).epsilon(1e-12).margin(1e-13));
+    }
+  }
+}
+
 TEST_CASE("stork4: NFE accounting of both variants", "[stork4][nfe]") {
   const vec sig = stork::flow_sigmas(10, {.shift = 3.0});  // N = 10 intervals
   auto count = [&](const auto& m, const vec& grid, auto field) {
@@ -195,6 +249,9 @@ TEST_CASE("stork4: NFE accounting of both variants", "[stork4][nfe]") {
   REQUIRE(ref.steps == 10);
   REQUIRE(count(stork::stork4{}, sig, golden_flow_toy).nfe == 11);  // Heun start-up: N + 1
   REQUIRE(count(stork::stork4{.derivative_order = 3}, sig, golden_flow_toy).nfe == 14);  // 2 RK3 steps: N + 4
+  REQUIRE(
+      count(stork::stork4{.derivative_order = 3, .startup = stork::startup::multistep}, sig, golden_flow_toy)
+          .nfe == 10);  // no start-up calls: N
   const auto eps = stork::vp_epsilon(golden_noise_toy, stork::vp_linear{});
   REQUIRE(count(stork::stork4{.variant = variant::reference}, reference_taus(10), eps).nfe == 12);  // N + 2
   REQUIRE(count(stork::stork4{}, reference_taus(10), eps).nfe == 11);  // 9 intervals + Heun + denoise

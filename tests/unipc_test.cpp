@@ -4,7 +4,7 @@
 #include <stork/methods/dpmpp.hpp>
 #include <stork/methods/unipc.hpp>
 #include <stork/scheduler.hpp>
-#include <stork/vp.hpp>
+#include <stork/stork.hpp>
 
 #include <catch2/catch.hpp>
 #include <cmath>

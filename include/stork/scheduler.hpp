@@ -13,7 +13,9 @@
 #include <utility>
 
 #include "stork/error.hpp"
-#include "stork/field.hpp"
+#include "stork/model/field.hpp"
+#include "stork/model/model.hpp"
+#include "stork/model/parameterisation.hpp"
 #include "stork/state.hpp"
 
 namespace stork {
@@ -135,23 +137,22 @@ scheduler<Method, S> make_scheduler(const Method& method, std::span<const double
   return scheduler<Method, S>(method, times, x, flow_velocity{}, options);
 }
 
-/// @brief The engine-owned loop for a model with another parameterisation (e.g. `vp_linear` for ε):
-/// `step` takes the raw model output.
-template <class Method, State S, Parameterisation P>
-scheduler<Method, S, P> make_scheduler(const Method& method, std::span<const double> times, const S& x,
-                                       const P& param, sampler_options options = {}) {
-  return scheduler<Method, S, P>(method, times, x, param, options);
+/// @brief The engine-owned loop for a model with another parameterisation: `step` takes the raw model
+/// output. `param` is a parameterisation (`stork::model<Process>{.process, .prediction}`) or a bare noise
+/// process, which means `model<Process>` with the process's usual prediction (VP: ε, `ve`: a denoiser's
+/// x̂₀, `rectified_flow`: the velocity): `make_scheduler(method, taus, x, stork::vp_linear{})` runs an ε
+/// model.
+template <class Method, State S, class Param>
+requires(Parameterisation<Param> || NoiseProcess<Param>)
+    scheduler<Method, S, detail::parameterisation_t<Param>> make_scheduler(const Method& method,
+                                                                           std::span<const double> times,
+                                                                           const S& x, const Param& param,
+                                                                           sampler_options options = {}) {
+  return scheduler<Method, S, detail::parameterisation_t<Param>>(method, times, x,
+                                                                 detail::as_parameterisation(param), options);
 }
 
 namespace detail {
-
-/// A field that carries its own parameterisation: `f.model()` is the raw model, `f.param()` says how
-/// its output becomes a velocity (e.g. what `vp_epsilon` returns).
-template <class F>
-concept parameterised_field = requires(const F& f) {
-  f.model();
-  { f.param() } -> Parameterisation;
-};
 
 template <class Method, State S, class Model, Parameterisation P>
 stats run(const Method& method, Model& model, const P& param, S& x, std::span<const double> times,

@@ -1,10 +1,12 @@
 /// @file
 /// @brief Umbrella header of the core (standard library only). For Eigen states add <stork/eigen.hpp>.
+///
+/// The data flow, folder by folder: `model/` (the model callback: processes, predictions, the
+/// parameterisation) → `methods/` (one header per method family) → `state.hpp` (the state algebra);
+/// `schedule.hpp` makes the time grids and `scheduler.hpp` runs a method over one.
 #pragma once
 
-#include "stork/adapters.hpp"
 #include "stork/error.hpp"
-#include "stork/field.hpp"
 #include "stork/methods/dpmpp.hpp"
 #include "stork/methods/euler.hpp"
 #include "stork/methods/heun.hpp"
@@ -13,11 +15,20 @@
 #include "stork/methods/rock4.hpp"
 #include "stork/methods/stork2.hpp"
 #include "stork/methods/stork4.hpp"
+#include "stork/methods/stork_options.hpp"
 #include "stork/methods/unipc.hpp"
 #include "stork/methods/variant.hpp"
-#include "stork/processes.hpp"
+#include "stork/model/field.hpp"
+#include "stork/model/model.hpp"
+#include "stork/model/parameterisation.hpp"
+#include "stork/model/prediction.hpp"
+#include "stork/model/process.hpp"
+#include "stork/model/rectified_flow.hpp"
+#include "stork/model/ve.hpp"
+#include "stork/model/vp_discrete.hpp"
+#include "stork/model/vp_linear.hpp"
+#include "stork/model/vp_scaled_linear.hpp"
 #include "stork/schedule.hpp"
 #include "stork/scheduler.hpp"
 #include "stork/state.hpp"
 #include "stork/version.hpp"
-#include "stork/vp.hpp"

@@ -1,9 +1,10 @@
 // Observed global order of a sampler on smooth problems with exact answers: the flow toy and a single
-// Gaussian on shifted flow grids, and a VP Gaussian through vp_epsilon (τ from 0.9 to 0.1).
+// Gaussian on shifted flow grids, a VP Gaussian through vp_epsilon (τ from 0.9 to 0.1), and a VE Gaussian
+// through a denoiser (σ from 10 to 0.1).
 #pragma once
 
 #include <stork/scheduler.hpp>
-#include <stork/vp.hpp>
+#include <stork/stork.hpp>
 
 #include <cmath>
 #include <vector>
@@ -52,6 +53,25 @@ double eps_order(const Method& m) {
     stork::integrate(m, f, x, uniform_grid(0.9, 0.1, n));
     ns.push_back(double(n));
     errs.push_back(std::abs(x[0] - x0hat));
+  }
+  return fitted_slope(ns, errs);
+}
+
+/// Order in VE σ space (x = x0 + σε) with a model of prediction `p` (a denoiser by default): the flow map of
+/// N(1, 2²) from x = 4 at σ = 10 to σ = 0.1 on the exponential grid σ_i = 10·100^(−i/n), n = 64..512.
+template <class Method>
+double ve_order(const Method& m, stork::prediction p = stork::prediction::sample) {
+  const stork::ve ve{};
+  const gaussian_mixture g = single_gaussian(1.0, 2.0);
+  auto f = stork::field([&](const vec& y, double t, vec& o) { g.model_output(ve, p, y, t, o); }, ve, p);
+  const double exact = gaussian_process_map(ve, 1.0, 2.0, 4.0, 10.0, 0.1);
+  vec ns, errs;
+  for (std::size_t n : {64, 128, 256, 512}) {
+    vec grid(n + 1), x{4.0};
+    for (std::size_t i = 0; i <= n; ++i) grid[i] = 10.0 * std::pow(0.01, double(i) / double(n));
+    stork::integrate(m, f, x, grid);
+    ns.push_back(double(n));
+    errs.push_back(std::abs(x[0] - exact));
   }
   return fitted_slope(ns, errs);
 }

@@ -1,7 +1,8 @@
-// Gaussian-mixture data with closed-form velocities (design.md §5): rectified flow and VP ε forms.
+// Gaussian-mixture data with closed-form model outputs under every noise process (rectified flow, VP, VE)
+// and prediction type (docs/test-problems.md).
 #pragma once
 
-#include <stork/vp.hpp>
+#include <stork/stork.hpp>
 
 #include <cmath>
 #include <cstddef>
@@ -87,6 +88,30 @@ struct gaussian_mixture {
         }
         out[p + i] = acc;
       }
+    }
+  }
+
+  /// The exact output of a model of prediction type `p` at (x, t) under the process `pr`: ε̂ = E[ε|x],
+  /// x̂0 = E[x0|x], v̂ = (αε̂ − σx̂0)/√(α² + σ²), or the probability-flow velocity (score form).
+  template <class Process>
+  void model_output(const Process& pr, stork::prediction p, const std::vector<double>& x, double t,
+                    std::vector<double>& out) const {
+    const double al = pr.alpha(t), sg = pr.sigma(t);
+    switch (p) {
+      case stork::prediction::epsilon:
+        return posterior_quantity(quantity::noise, al, sg, x, out);
+      case stork::prediction::sample:
+        return posterior_quantity(quantity::mean, al, sg, x, out);
+      case stork::prediction::v: {
+        std::vector<double> e(x.size()), m(x.size());
+        posterior_quantity(quantity::noise, al, sg, x, e);
+        posterior_quantity(quantity::mean, al, sg, x, m);
+        const double r = std::sqrt(al * al + sg * sg);
+        for (std::size_t i = 0; i < x.size(); ++i) out[i] = (al * e[i] - sg * m[i]) / r;
+        return;
+      }
+      case stork::prediction::velocity:
+        return probability_flow(al, sg, pr.dalpha(t), pr.dsigma(t), x, out);
     }
   }
 

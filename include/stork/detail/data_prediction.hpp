@@ -1,7 +1,7 @@
 /// @file
 /// @brief Internal: what the data-prediction samplers (DPM-Solver++, UniPC) need from a parameterisation
-/// (the `DataPrediction` concept), the grid in log-SNR λ = log(α/σ), the exponential-integrator weights
-/// ψ_k(h), and a ring of stored data predictions.
+/// (the `DataPrediction` concept), the grid in log-SNR λ = log(α/σ) and the exponential-integrator weights
+/// ψ_k(h).
 #pragma once
 
 #include <array>
@@ -15,8 +15,9 @@
 #include <vector>
 
 #include "stork/detail/grid.hpp"
+#include "stork/detail/history_ring.hpp"
 #include "stork/error.hpp"
-#include "stork/field.hpp"
+#include "stork/model/parameterisation.hpp"
 #include "stork/state.hpp"
 
 namespace stork::detail {
@@ -24,29 +25,14 @@ namespace stork::detail {
 /// @brief A parameterisation that also names its noise process x_t = α(t)·x₀ + σ(t)·ε and turns a model
 /// output into the data prediction x̂₀ = c.state·x + c.output·out.
 ///
-/// Valid expressions: `p.alpha(t)`, `p.sigma(t)` (double) and `p.data(t)` or, failing that,
-/// `p.denoise(t)` (an `affine_velocity`). `flow_velocity` (α = 1 − σ, x̂₀ = x − σv), `vp_linear`
-/// (x̂₀ = (x − σε̂)/α) and the adapters' processes qualify.
+/// Valid expressions: `p.alpha(t)`, `p.sigma(t)` (double) and `p.denoise(t)` (an `affine_velocity`).
+/// `stork::model<Process>` (every process and prediction) and `flow_velocity` (read as rectified flow:
+/// α = 1 − σ, x̂₀ = x − σv) qualify.
 template <class P>
-concept DataPrediction = Parameterisation<P> && requires(const P& p, double t) {
+concept DataPrediction = has_denoise<P> && requires(const P& p, double t) {
   { p.alpha(t) } -> std::convertible_to<double>;
   { p.sigma(t) } -> std::convertible_to<double>;
-} &&(
-    requires(const P& p, double t) {
-      { p.data(t) } -> std::same_as<affine_velocity>;
-    } ||
-    requires(const P& p, double t) {
-      { p.denoise(t) } -> std::same_as<affine_velocity>;
-    });
-
-/// Coefficients of x̂₀ at time t: `p.data(t)` where it exists, else `p.denoise(t)`.
-template <DataPrediction P>
-affine_velocity data_coefficients(const P& p, double t) {
-  if constexpr (requires { p.data(t); })
-    return p.data(t);
-  else
-    return p.denoise(t);
-}
+};
 
 /// ψ_k(h) = ∫₀ʰ e^{u−h} u^{k−1}/(k−1)! du = (−1)^k [e^{−h} − Σ_{i<k} (−h)^i/i!], k ≥ 1: the weight of the
 /// k-th Taylor term of the data prediction in one exponential-integrator step of length h in λ
@@ -123,30 +109,6 @@ inline int multistep_order(int order, bool lower_order_final, std::size_t n, std
   if (lower_order_final) k = std::min(k, intervals - n);
   if (n + 1 == intervals && g.ends_at_data()) k = 1;
   return static_cast<int>(std::max<std::size_t>(k, 1));
-}
-
-/// The last `capacity` data predictions (or velocities), addressed by grid index: slot i mod capacity.
-template <State S>
-class history_ring {
- public:
-  history_ring(std::size_t capacity, const S& like) : buf_(make_states(capacity, like)) {}
-  S& at(std::size_t grid_index) noexcept { return buf_[grid_index % buf_.size()]; }
-  const S& at(std::size_t grid_index) const noexcept { return buf_[grid_index % buf_.size()]; }
-  std::size_t capacity() const noexcept { return buf_.size(); }
-
- private:
-  std::vector<S> buf_;
-};
-
-/// out = c[0]·x + Σ_{j<k} c[j+1]·(entry n − j of the ring): one fused pass, no allocation.
-template <State S, std::size_t N>
-void combine_with_history(S& out, const S& x, const std::array<double, N>& c, const history_ring<S>& ring,
-                          std::size_t n, std::size_t k) {
-  std::array<const S*, N> xs{};
-  xs[0] = &x;
-  for (std::size_t j = 0; j < k; ++j) xs[j + 1] = &ring.at(n - j);
-  state_ops<S>::lincomb(out, std::span<const double>(c.data(), k + 1),
-                        std::span<const S* const>(xs.data(), k + 1));
 }
 
 }  // namespace stork::detail

@@ -1,6 +1,6 @@
 /// @file
 /// @brief Internal: the STORK-2/STORK-4 stepper shared by `stork2` and `stork4`: start-up, the history of
-/// model outputs, the velocity polynomial of each variant, the collapsed step and the final denoise.
+/// model outputs, the velocity polynomial of each variant, the collapsed step and how a run ends.
 #pragma once
 
 #include <algorithm>
@@ -11,32 +11,44 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "stork/detail/explicit_rk.hpp"
 #include "stork/detail/grid.hpp"
+#include "stork/detail/history_ring.hpp"
 #include "stork/detail/taylor.hpp"
 #include "stork/detail/virtual_stages.hpp"
 #include "stork/error.hpp"
-#include "stork/field.hpp"
+#include "stork/methods/stork_options.hpp"
 #include "stork/methods/variant.hpp"
+#include "stork/model/model.hpp"
+#include "stork/model/parameterisation.hpp"
+#include "stork/model/vp_linear.hpp"
 #include "stork/state.hpp"
 
 namespace stork::detail {
 
 enum class stork_family { rkg2, rock4 };
 
-/// A noise-process parameterisation: the sampler ends with a denoise x̂₀ = c.state·x + c.output·ε̂.
+/// A model under a variance-preserving process: σ > 0 on the whole domain, so STORK ends the run with a
+/// denoise at the last grid time.
 template <class P>
-concept denoising = Parameterisation<P> && requires(const P& p, double t) {
-  { p.denoise(t) } -> std::same_as<affine_velocity>;
-  { p.sigma(t) } -> std::convertible_to<double>;
-};
+constexpr bool ends_with_denoise_v = [] {
+  if constexpr (process_model<P>)
+    return variance_preserving_v<std::remove_cvref_t<decltype(std::declval<const P&>().process)>>;
+  else
+    return false;
+}();
 
-/// The parameterisations the reference code's ε path handles (VP with linear β).
+/// The parameterisation the reference code's ε path handles: an ε model under VP with linear β.
 template <class P>
-concept reference_noise = denoising<P> && requires {
-  requires P::reference_compatible;
-};
+bool reference_noise(const P& p) {
+  if constexpr (requires { p.process; } && std::same_as<std::remove_cvref_t<decltype(p.process)>, vp_linear>)
+    return p.prediction == prediction::epsilon;
+  else
+    return false;
+}
 
 /// Stage coefficients of one STORK method and its effective weights Q_k = Σ_i w_i c_i^k
 /// (stork-reference.md §2.5): in flow mode a step is x − h[Q0 F0 − hQ1 D1 + h²/2 Q2 D2 − h³/6 Q3 D3].
@@ -96,13 +108,14 @@ class stork_coefficients {
   std::array<double, 4> q_{};
 };
 
-/// Weights w of a collapsed step x_{n+1} = w0·Y0 + Σ_i w_{i+1}·F_i. Flow velocities use the effective
-/// weights (O(1) work); other parameterisations run the recurrence on coordinates (O(s) scalar work).
+/// Weights w of a collapsed step x_{n+1} = w0·Y0 + Σ_i w_{i+1}·F_i. When the F_i are velocities
+/// (`velocities`) the effective weights give them directly (O(1) work); otherwise the recurrence runs on
+/// coordinates with the parameterisation's affine coefficients at every stage (O(s) scalar work).
 template <Parameterisation P>
-std::array<double, 5> collapsed_weights(const stork_coefficients& k, const P& param,
+std::array<double, 5> collapsed_weights(const stork_coefficients& k, const P& param, bool velocities,
                                         const output_polynomial& poly, double t, double H) {
   std::array<double, 5> w{1.0, 0.0, 0.0, 0.0, 0.0};
-  if constexpr (is_identity_v<P>) {
+  if (velocities) {
     const auto& q = k.effective_weights();
     for (std::size_t i = 0; i < poly.outputs; ++i) {
       double hk = H, sum = 0.0;
@@ -126,17 +139,13 @@ void stagewise_step(const stork_coefficients& k, const P& param, const output_po
   k.step(sp, H, y0, out, stage_buffers<S>{{&b[0], &b[1], &b[2]}, &b[3], &b[4], &b[5], &b[6]});
 }
 
+/// STORK's stepper. One model call per interval once the history holds `derivative_order` past outputs:
+/// the output (or, with extrapolate::velocity, the velocity) is stored in a ring and the whole step is one
+/// fused linear combination of x and up to four stored entries.
 template <class Method, State S, Parameterisation P>
 class stork_stepper {
-  static constexpr bool flow = is_identity_v<P>;
-  static constexpr bool noise = denoising<P>;
-
   enum class phase {
-    heun_start,
-    heun_end,  // corrected start-up, derivative_order 2
-    rk3_a,
-    rk3_b,
-    rk3_c,  // corrected start-up, derivative_order 3 (two intervals)
+    startup,  // corrected, startup::runge_kutta: Heun (order 2) or Kutta RK3 (order 3) steps
     ref_first,
     ref_mid,
     ref_ab2,  // reference flow start-up (§2.1)
@@ -147,50 +156,60 @@ class stork_stepper {
     denoise,
     finished
   };
+  using heun_startup = explicit_rk_stepper<heun_tableau, S, P>;
+  using kutta3_startup = explicit_rk_stepper<kutta3_tableau, S, P>;
 
  public:
   stork_stepper(const Method& m, std::span<const double> times, const S& x, const P& p)
       : k_(Method::family, m.stages, m.derivative_order, m.variant),
         walk_(times, k_.name(), k_.reference() ? 3 : 2),
         param_(p),
-        vel_(p, x),
-        order_(static_cast<std::size_t>(m.derivative_order)) {
+        order_(static_cast<std::size_t>(m.derivative_order)),
+        velocities_(checked_form(m.extrapolate) == extrapolate::velocity || output_is_velocity(p)),
+        ring_(k_.reference() && !output_is_velocity(p) ? 4 : order_ + 1, x) {
+    if (m.startup != startup::runge_kutta && m.startup != startup::multistep)
+      fail(k_.name(), "startup", static_cast<int>(m.startup), "not a stork::startup value");
     if (k_.reference()) {
-      if constexpr (flow) {
+      if (output_is_velocity(p)) {
         if (m.derivative_order == 3)
           fail(k_.name(), "derivative_order", 3,
                "the reference code's third-order differences are wrong in flow mode (stork-reference.md "
                "§2.2); "
                "use variant::corrected");
         phase_ = phase::ref_first;
-      } else if constexpr (reference_noise<P>) {
+      } else if (reference_noise(p) && m.extrapolate == extrapolate::model_output) {
         if (Method::family == stork_family::rkg2)
           throw error(
               "stork: stork2: variant = reference is invalid with an ε model (the reference code's noise "
               "STORK-2 is broken, stork-reference.md §2.3); use variant::corrected");
         phase_ = phase::eps_first;
+        x0_.emplace(state_ops<S>::make_like(x));
       } else {
         throw error(std::string("stork: ") + k_.name() +
-                    ": variant = reference is invalid with this parameterisation (the reference code "
-                    "handles flow velocities and vp_linear ε models only)");
+                    ": variant = reference is invalid with this model (the reference code extrapolates flow "
+                    "velocities and the ε of a vp_linear model only); use variant::corrected");
       }
-    } else {
-      phase_ = order_ == 3 ? phase::rk3_a : phase::heun_start;
+      return;
     }
-    const bool eps_ref = k_.reference() && !flow;
-    capacity_ = std::max<std::size_t>(eps_ref ? 3 : order_, 2);
-    hist_ = make_states(capacity_, x);
-    const std::size_t temps = k_.reference() ? (flow ? 0 : 1) : order_;  // x0, k1 (, k2)
-    tmp_ = make_states(temps, x);
+    if (m.startup == startup::multistep) {
+      phase_ = phase::main;
+      return;
+    }
+    const std::size_t n = std::min<std::size_t>(order_ == 3 ? 2 : 1, walk_.intervals());
+    const std::span<const double> head = walk_.times().first(n + 1);
+    if (order_ == 3)
+      kutta3_.emplace(head, x, p, k_.name());
+    else
+      heun_.emplace(head, x, p, k_.name());
+    phase_ = phase::startup;
   }
 
   double time() const noexcept {
     switch (phase_) {
-      case phase::heun_end:
-      case phase::rk3_c:
+      case phase::startup:
+        return heun_ ? heun_->time() : kutta3_->time();
       case phase::eps_probe:
         return walk_.t1();
-      case phase::rk3_b:
       case phase::ref_mid:
       case phase::eps_half:
         return walk_.t0() + 0.5 * walk_.h();
@@ -204,64 +223,30 @@ class stork_stepper {
   void advance(const S& out, S& x) {
     const double t = walk_.t0(), H = walk_.done() ? 0.0 : walk_.h();
     switch (phase_) {
-      case phase::heun_start: {
-        push(out, t);
-        const S& v = vel_(out, x, t);
-        assign(tmp_[0], x);
-        assign(tmp_[1], v);
-        lincomb<S, 2>(x, {1.0, H}, {&tmp_[0], &tmp_[1]});
-        phase_ = phase::heun_end;
-        return;
-      }
-      case phase::heun_end: {
-        const S& v = vel_(out, x, walk_.t1());
-        lincomb<S, 3>(x, {1.0, 0.5 * H, 0.5 * H}, {&tmp_[0], &tmp_[1], &v});
-        return end_interval();
-      }
-      case phase::rk3_a: {  // Kutta's third-order method: c = (0, 1/2, 1), b = (1/6, 2/3, 1/6)
-        push(out, t);
-        const S& v = vel_(out, x, t);
-        assign(tmp_[0], x);
-        assign(tmp_[1], v);
-        lincomb<S, 2>(x, {1.0, 0.5 * H}, {&tmp_[0], &tmp_[1]});
-        phase_ = phase::rk3_b;
-        return;
-      }
-      case phase::rk3_b: {
-        const S& v = vel_(out, x, t + 0.5 * H);
-        assign(tmp_[2], v);
-        lincomb<S, 3>(x, {1.0, -H, 2.0 * H}, {&tmp_[0], &tmp_[1], &tmp_[2]});
-        phase_ = phase::rk3_c;
-        return;
-      }
-      case phase::rk3_c: {
-        const S& v = vel_(out, x, walk_.t1());
-        lincomb<S, 4>(x, {1.0, H / 6.0, 2.0 * H / 3.0, H / 6.0}, {&tmp_[0], &tmp_[1], &tmp_[2], &v});
-        ++startup_intervals_;
-        return end_interval();
-      }
+      case phase::startup:
+        return startup_step(out, x);
       case phase::ref_first:  // Euler half-step to the inserted midpoint
-        push(out, t);
+        keep(out, x, t);
         lincomb<S, 2>(x, {1.0, 0.5 * H}, {&x, &out});
         phase_ = phase::ref_mid;
         return;
       case phase::ref_mid:  // AB2 with step H/2 from the midpoint onto σ_1; this output is discarded
-        lincomb<S, 3>(x, {1.0, 0.75 * H, -0.25 * H}, {&x, &out, &history(1)});
+        lincomb<S, 3>(x, {1.0, 0.75 * H, -0.25 * H}, {&x, &out, &ring_.back(0)});
         walk_.next();
         phase_ = phase::ref_ab2;
         return;
       case phase::ref_ab2: {  // variable-step AB2 against V_0
         const double hp = t - walk_.at(walk_.interval() - 1), r = H * H / (2.0 * hp);
         check_weights(std::array<double, 2>{H + r, -r}, t);
-        lincomb<S, 3>(x, {1.0, H + r, -r}, {&x, &out, &history(1)});
-        push(out, t);
+        lincomb<S, 3>(x, {1.0, H + r, -r}, {&x, &out, &ring_.back(0)});
+        keep(out, x, t);
         return end_interval();
       }
       case phase::eps_first: {  // x ← x0 − ½Δ·f(x0, t0, E0)
-        push(out, t);
-        assign(tmp_[0], x);
+        keep(out, x, t);
+        assign(*x0_, x);
         const affine_velocity c = param_.affine(t);
-        lincomb<S, 2>(x, {1.0 + 0.5 * H * c.state, 0.5 * H * c.output}, {&tmp_[0], &out});
+        lincomb<S, 2>(x, {1.0 + 0.5 * H * c.state, 0.5 * H * c.output}, {&*x0_, &out});
         phase_ = phase::eps_half;
         return;
       }
@@ -269,24 +254,20 @@ class stork_stepper {
         const affine_velocity c = param_.affine(t + 0.5 * H), c0 = param_.affine(t);
         lincomb<S, 4>(
             x, {1.0 + 0.75 * H * c.state, 0.75 * H * c.output, -0.25 * H * c0.state, -0.25 * H * c0.output},
-            {&x, &out, &tmp_[0], &history(1)});
-        push(out, t + 0.5 * H);
+            {&x, &out, &*x0_, &ring_.back(0)});
+        keep(out, x, t + 0.5 * H);
         phase_ = phase::eps_probe;
         return;
       }
       case phase::eps_probe: {  // the predicted state is discarded: one STORK step from (x0, t0)
         const output_polynomial poly = uniform_taylor(0.5 * H, 3);
-        collapsed_step(tmp_[0], {&history(2), &history(1), &out, &out}, poly, t, H, x);
+        collapsed_step(*x0_, {&ring_.back(1), &ring_.back(0), &out, &out}, poly, t, H, x);
         return end_interval();
       }
-      case phase::main: {
-        main_step(out, x, t, H);
-        push(out, t);
-        ++main_steps_;
-        return end_interval();
-      }
+      case phase::main:
+        return main_step(out, x, t, H);
       case phase::denoise:  // Tweedie: the reference code omits the division by α (§2.6)
-        if constexpr (noise) {
+        if constexpr (ends_with_denoise_v<P>) {
           const affine_velocity c =
               k_.reference() ? affine_velocity{1.0, -param_.sigma(t)} : param_.denoise(t);
           lincomb<S, 2>(x, {c.state, c.output}, {&x, &out});
@@ -299,45 +280,78 @@ class stork_stepper {
   }
 
  private:
+  static extrapolate checked_form(extrapolate e) {
+    if (e != extrapolate::model_output && e != extrapolate::velocity)
+      fail("stork", "extrapolate", static_cast<int>(e), "not a stork::extrapolate value");
+    return e;
+  }
+
+  /// The Runge–Kutta start-up: the grid-point outputs go into the history, the steps are the start-up
+  /// method's.
+  void startup_step(const S& out, S& x) {
+    const bool grid_point = heun_ ? heun_->at_grid_point() : kutta3_->at_grid_point();
+    if (grid_point) keep(out, x, time());
+    bool finished_startup = false;
+    if (heun_) {
+      heun_->advance(out, x);
+      finished_startup = heun_->done();
+    } else {
+      kutta3_->advance(out, x);
+      finished_startup = kutta3_->done();
+    }
+    if (!finished_startup) return;
+    const std::size_t n = order_ == 3 ? 2 : 1;
+    for (std::size_t i = 0; i < n && !walk_.done(); ++i) walk_.next();
+    heun_.reset(), kutta3_.reset();
+    enter_interval();
+  }
+
   void end_interval() {
     walk_.next();
-    if (walk_.done()) {
-      if constexpr (noise)
-        phase_ = phase::denoise;
-      else
-        phase_ = phase::finished;
-    } else if (!k_.reference() && order_ == 3 && startup_intervals_ < 2) {
-      phase_ = phase::rk3_a;
-    } else {
+    enter_interval();
+  }
+  void enter_interval() {
+    if (!walk_.done())
       phase_ = phase::main;
-    }
+    else
+      phase_ = ends_with_denoise_v<P> ? phase::denoise : phase::finished;
   }
 
   void main_step(const S& out, S& x, double t, double H) {
+    if (!velocities_ && !k_.reference() && !callable_at(param_, walk_.t1())) {
+      // The interval ends where the model cannot be called (σ = 0 for an ε, x̂₀ or v model): the stages
+      // would integrate a(t) = O(1/σ). One Euler step lands on x̂₀ there (rectified flow and VE).
+      const affine_velocity c = param_.affine(t);
+      lincomb<S, 2>(x, {1.0 + H * c.state, H * c.output}, {&x, &out});
+      return end_interval();
+    }
+    keep(out, x, t);
     output_polynomial poly;
-    std::array<const S*, 4> F{&out, &out, &out, &out};
-    if (!k_.reference()) {  // Lagrange through the current and up to `order_` past outputs, true times
-      const std::size_t n = std::min(count_, order_);
+    std::array<const S*, 4> F{&ring_.back(0), &ring_.back(0), &ring_.back(0), &ring_.back(0)};
+    if (!k_.reference()) {  // Lagrange through the current and up to `order_` past entries, true times
+      const std::size_t n = std::min(ring_.size() - 1, order_);
       std::array<double, 4> off{};
-      for (std::size_t i = 1; i <= n; ++i) F[i] = &history(i), off[i] = history_time(i) - t;
+      for (std::size_t i = 1; i <= n; ++i) F[i] = &ring_.back(i), off[i] = ring_.time(i) - t;
       poly = output_polynomial::lagrange(off, n + 1);
-    } else if constexpr (flow) {  // §2.2: uniform D1, non-uniform D2
-      const double h1 = history_time(1) - t, h2 = history_time(2) - history_time(1);
+    } else if (velocities_) {  // §2.2: uniform D1, non-uniform D2
+      const double h1 = ring_.time(1) - t, h2 = ring_.time(2) - ring_.time(1);
       poly = reference_flow_taylor(h1, h2);
-      F[1] = &history(1), F[2] = &history(2);
+      F[1] = &ring_.back(1), F[2] = &ring_.back(2);
     } else {  // §2.6: uniform differences with the reference's fixed spacing Δ = τ0 − τ1
       const double delta = walk_.at(0) - walk_.at(1);
       const std::size_t points = main_steps_ >= 2 ? 4 : 3;
       poly = uniform_taylor(main_steps_ == 0 ? 0.5 * delta : delta, points);
-      for (std::size_t i = 1; i < points; ++i) F[i] = &history(i);
+      for (std::size_t i = 1; i < points; ++i) F[i] = &ring_.back(i);
     }
     collapsed_step(x, F, poly, t, H, x);
+    ++main_steps_;
+    end_interval();
   }
 
   /// x_out = w0·y0 + Σ w_{i+1}·F_i: the whole step as one fused linear combination.
   void collapsed_step(const S& y0, const std::array<const S*, 4>& F, const output_polynomial& poly, double t,
                       double H, S& x_out) {
-    const std::array<double, 5> w = collapsed_weights(k_, param_, poly, t, H);
+    const std::array<double, 5> w = collapsed_weights(k_, param_, velocities_, poly, t, H);
     const std::size_t n = poly.outputs + 1;
     check_weights(std::span<const double>(w.data(), n), t);
     const std::array<const S*, 5> xs{&y0, F[0], F[1], F[2], F[3]};
@@ -358,29 +372,30 @@ class stork_stepper {
                  "small or too different in size for the velocity polynomial");
   }
 
-  /// The k-th most recent stored output (k = 1 is the latest) and its time.
-  const S& history(std::size_t k) const noexcept { return hist_[(head_ + capacity_ - (k - 1)) % capacity_]; }
-  double history_time(std::size_t k) const noexcept {
-    return hist_t_[(head_ + capacity_ - (k - 1)) % capacity_];
-  }
-  void push(const S& out, double t) {
-    head_ = (head_ + 1) % capacity_;
-    assign(hist_[head_], out);
-    hist_t_[head_] = t;
-    count_ = std::min(count_ + 1, capacity_);
+  /// Stores the output at (x, t) as the newest history entry: as it is, or as the velocity
+  /// (extrapolate::velocity with a non-velocity output: one pass).
+  void keep(const S& out, const S& x, double t) {
+    S& slot = ring_.next();
+    if (velocities_ && !output_is_velocity(param_)) {
+      const affine_velocity c = param_.affine(t);
+      lincomb<S, 2>(slot, {c.state, c.output}, {&x, &out});
+    } else if (&slot != &out) {
+      assign(slot, out);
+    }
+    ring_.push(t);
   }
 
   stork_coefficients k_;
   grid_walk walk_;
   P param_;
-  velocity_of<S, P> vel_;
   std::size_t order_;
+  bool velocities_;  // the ring holds velocities: flow mode (effective weights)
+  history_ring<S> ring_;
   phase phase_ = phase::main;
-  std::size_t capacity_ = 2, head_ = 0, count_ = 0;
-  std::vector<S> hist_;
-  std::array<double, 3> hist_t_{};
-  std::vector<S> tmp_;
-  std::size_t startup_intervals_ = 0, main_steps_ = 0;
+  std::optional<heun_startup> heun_;
+  std::optional<kutta3_startup> kutta3_;
+  std::optional<S> x0_;  // the reference ε path's step start
+  std::size_t main_steps_ = 0;
 };
 
 }  // namespace stork::detail

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "stork/detail/taylor.hpp"
-#include "stork/field.hpp"
 #include "stork/methods/rkg2.hpp"
 #include "stork/methods/rock4.hpp"
+#include "stork/model/parameterisation.hpp"
 #include "stork/state.hpp"
 
 namespace stork::detail {

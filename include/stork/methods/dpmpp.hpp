@@ -10,7 +10,7 @@
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"
 #include "stork/error.hpp"
-#include "stork/field.hpp"
+#include "stork/model/parameterisation.hpp"
 #include "stork/state.hpp"
 
 namespace stork {
@@ -84,9 +84,11 @@ inline std::array<double, 3> dpmpp_weights(int order, double lambda_t, const std
 
 template <class Method, State S, Parameterisation P>
 class dpmpp_stepper {
-  static_assert(DataPrediction<P>,
-                "DPM-Solver++ needs a parameterisation with alpha(t), sigma(t) and data(t) or denoise(t) "
-                "(flow_velocity, vp_linear, the adapters' processes)");
+  static_assert(
+      DataPrediction<P>,
+      "stork: DPM-Solver++ needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
+      "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) with "
+      "integrate); a plain velocity field is read as rectified flow");
 
  public:
   dpmpp_stepper(const Method& m, std::span<const double> times, const S& x, const P& p)
@@ -104,9 +106,10 @@ class dpmpp_stepper {
   /// Stores x̂₀ of the model output at (x, t_n), then moves x to t_{n+1}.
   void advance(const S& out, S& x) {
     const std::size_t n = walk_.interval();
-    const affine_velocity c = data_coefficients(param_, walk_.t0());
-    S& d = ring_.at(n);
+    const affine_velocity c = param_.denoise(walk_.t0());
+    S& d = ring_.next();
     lincomb<S, 2>(d, {c.state, c.output}, {&x, &out});
+    ring_.push(walk_.t0());
     const int k = multistep_order(order_, lower_order_final_, n, walk_.intervals(), grid_);
     if (n + 1 == walk_.intervals() && grid_.ends_at_data()) {
       assign(x, d);  // σ = 0: the limit of the update is x̂₀
@@ -116,7 +119,7 @@ class dpmpp_stepper {
       const std::array<double, 3> w = dpmpp_weights(k, grid_.lambda(n + 1), lam, parity_);
       const double at = grid_.alpha(n + 1);
       const std::array<double, 4> coef{grid_.sigma(n + 1) / grid_.sigma(n), at * w[0], at * w[1], at * w[2]};
-      combine_with_history(x, x, coef, ring_, n, static_cast<std::size_t>(k));
+      combine_with_history(x, x, coef, ring_, static_cast<std::size_t>(k));
     }
     walk_.next();
   }

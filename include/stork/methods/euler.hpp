@@ -5,7 +5,8 @@
 #include <span>
 
 #include "stork/detail/grid.hpp"
-#include "stork/field.hpp"
+#include "stork/detail/velocity.hpp"
+#include "stork/model/parameterisation.hpp"
 #include "stork/state.hpp"
 
 namespace stork {

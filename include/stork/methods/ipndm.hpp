@@ -11,8 +11,9 @@
 
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"
+#include "stork/detail/history_ring.hpp"
 #include "stork/error.hpp"
-#include "stork/field.hpp"
+#include "stork/model/parameterisation.hpp"
 #include "stork/state.hpp"
 
 namespace stork {
@@ -97,15 +98,16 @@ class ipndm_stepper {
         fail("ipndm", "times[" + std::to_string(n + 1) + "]", walk_.t1(),
              "the Adams-Bashforth weights overflow double precision: neighbouring steps differ too much in "
              "size");
-    S& v = ring_.at(n);
-    if constexpr (is_identity_v<P>) {
-      assign(v, out);
+    S& v = ring_.next();
+    if (output_is_velocity(param_)) {
+      if (&v != &out) assign(v, out);
     } else {
       const affine_velocity c = param_.affine(walk_.t0());
       lincomb<S, 2>(v, {c.state, c.output}, {&x, &out});
     }
+    ring_.push(walk_.t0());
     const std::array<double, 5> coef{1.0, beta[0], beta[1], beta[2], beta[3]};
-    combine_with_history(x, x, coef, ring_, n, k);
+    combine_with_history(x, x, coef, ring_, k);
     walk_.next();
   }
 

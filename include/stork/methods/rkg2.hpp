@@ -7,8 +7,9 @@
 #include <vector>
 
 #include "stork/detail/grid.hpp"
+#include "stork/detail/velocity.hpp"
 #include "stork/error.hpp"
-#include "stork/field.hpp"
+#include "stork/model/parameterisation.hpp"
 #include "stork/state.hpp"
 
 namespace stork {
@@ -19,7 +20,8 @@ class rkg2_stepper;
 
 /// @brief Classic RKG2 with `stages` = s stages (2 ≤ s ≤ 100000), closed-form coefficients
 /// (stork-reference.md §2.3; Skaras, Gupta, O'Sullivan, JCP 2021). Order 2; real stability interval
-/// [−(s+4)(s−1)/3, 0].
+/// [−(s+4)(s−1)/3, 0]. An interval that ends where the model cannot be called (σ = 0 with an ε, x̂₀ or v
+/// model) is one Euler step, as in k-diffusion's multi-stage samplers.
 /// @par Cost: s model calls per step; 3 temporaries (step start, f at the step start, last increment).
 struct rkg2 {
   int stages = 10;
@@ -87,6 +89,11 @@ class rkg2_stepper {
   void advance(const S& out, S& x) {
     const double h = walk_.h();
     const S& v = vel_(out, x, time());
+    if (j_ == 0 && !callable_at(vel_.param(), walk_.t1())) {  // see the struct's doc: one Euler step
+      lincomb<S, 2>(x, {1.0, h}, {&x, &v});
+      walk_.next();
+      return;
+    }
     if (j_ == 0) {
       assign(y0_, x);
       assign(f0_, v);

@@ -9,8 +9,9 @@
 
 #include "stork/detail/grid.hpp"
 #include "stork/detail/rock4_tables.hpp"
+#include "stork/detail/velocity.hpp"
 #include "stork/error.hpp"
-#include "stork/field.hpp"
+#include "stork/model/parameterisation.hpp"
 #include "stork/state.hpp"
 
 namespace stork {
@@ -21,7 +22,8 @@ class rock4_stepper;
 
 /// @brief Classic ROCK4 (A. Abdulle, SIAM J. Sci. Comput. 23(6), 2002): an m-stage three-term
 /// Chebyshev recurrence followed by a 4-stage finishing procedure. m is the smallest tabulated degree
-/// ≥ `stages` (1 ≤ stages ≤ 148). Order 4; real stability interval about [−(0.353(m+4)² − 3), 0].
+/// ≥ `stages` (1 ≤ stages ≤ 148). Order 4; real stability interval about [−(0.353(m+4)² − 3), 0]. An
+/// interval that ends where the model cannot be called (σ = 0 with an ε, x̂₀ or v model) is one Euler step.
 /// @par Cost: m + 4 model calls per step; 4 temporaries.
 struct rock4 {
   int stages = 10;
@@ -89,6 +91,11 @@ class rock4_stepper {
   void advance(const S& out, S& x) {
     const double h = walk_.h();
     const S& v = vel_(out, x, time());
+    if (j_ == 0 && !callable_at(vel_.param(), walk_.t1())) {  // see the struct's doc: one Euler step
+      lincomb<S, 2>(x, {1.0, h}, {&x, &v});
+      walk_.next();
+      return;
+    }
     const auto m = static_cast<std::size_t>(k_.m);
     const auto& a = k_.a;
     if (j_ < m) {

@@ -12,7 +12,7 @@
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"
 #include "stork/error.hpp"
-#include "stork/field.hpp"
+#include "stork/model/parameterisation.hpp"
 #include "stork/state.hpp"
 
 namespace stork {
@@ -121,9 +121,11 @@ inline unipc_weight_set unipc_weights(int order, double lambda_t, const std::arr
 
 template <State S, Parameterisation P>
 class unipc_stepper {
-  static_assert(DataPrediction<P>,
-                "UniPC needs a parameterisation with alpha(t), sigma(t) and data(t) or denoise(t) "
-                "(flow_velocity, vp_linear, the adapters' processes)");
+  static_assert(
+      DataPrediction<P>,
+      "stork: UniPC needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
+      "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) with "
+      "integrate); a plain velocity field is read as rectified flow");
 
  public:
   unipc_stepper(const unipc& m, std::span<const double> times, const S& x, const P& p)
@@ -141,9 +143,10 @@ class unipc_stepper {
   /// Stores x̂₀ of the model output at (x, t_n), corrects x at t_n (UniC) and predicts x at t_{n+1} (UniP).
   void advance(const S& out, S& x) {
     const std::size_t n = walk_.interval();
-    const affine_velocity c = data_coefficients(param_, walk_.t0());
-    S& d = ring_.at(n);
+    const affine_velocity c = param_.denoise(walk_.t0());
+    S& d = ring_.next();
     lincomb<S, 2>(d, {c.state, c.output}, {&x, &out});
+    ring_.push(walk_.t0());
     if (n + 1 == walk_.intervals() && grid_.ends_at_data()) {
       assign(x, d);  // σ = 0: the limit of the update is x̂₀ (the correction is multiplied by σ_{n+1} = 0)
       prev_order_ = 1;
@@ -170,7 +173,7 @@ class unipc_stepper {
     const double at = grid_.alpha(n + 1);
     for (std::size_t j = 0; j < static_cast<std::size_t>(k); ++j) coef[j + 1] += at * w.pred[j];
     terms = std::max(terms, static_cast<std::size_t>(k));
-    combine_with_history(x, x, coef, ring_, n, terms);
+    combine_with_history(x, x, coef, ring_, terms);
     prev_order_ = k;
     walk_.next();
   }

@@ -1,0 +1,123 @@
+/// @file
+/// @brief The model callback: the `VelocityField` concept and `stork::field`, the one adapter that pairs a
+/// model callback with its process and prediction type (plus the names of earlier versions: `vp_epsilon`,
+/// `vp_field`, `flow_field`).
+#pragma once
+
+#include <concepts>
+#include <type_traits>
+#include <utility>
+
+#include "stork/model/model.hpp"
+#include "stork/model/parameterisation.hpp"
+#include "stork/model/prediction.hpp"
+#include "stork/model/process.hpp"
+#include "stork/model/rectified_flow.hpp"
+#include "stork/state.hpp"
+
+namespace stork {
+
+/// @brief A callable `f(const S& x, double t, S& v)` that writes dx/dt (or a model output) into `v`.
+///
+/// `v` is sized like `x`; `f` must not resize it. Satisfied by plain velocity fields and by what
+/// `stork::field` returns. Example:
+/// `auto f = [](const std::vector<double>& x, double t, std::vector<double>& v) { ... };`
+template <class F, class S>
+concept VelocityField = State<S> && std::invocable<F&, const S&, double, S&>;
+
+/// @brief A model callback together with its parameterisation: what `stork::field` returns.
+///
+/// `integrate` recognises it and hands the raw model output to the method, so STORK can extrapolate the
+/// output and a data-prediction method can form x̂₀ from it. Called directly, it is a plain velocity field:
+/// one model call, then (unless the model predicts the velocity) one pass over memory for dx/dt.
+template <class Model, Parameterisation P>
+class model_field {
+ public:
+  model_field(Model m, P param) : model_(std::move(m)), param_(param) {}
+  Model& model() noexcept { return model_; }
+  const Model& model() const noexcept { return model_; }
+  const P& param() const noexcept { return param_; }
+
+  /// The velocity at (x, t): one model call and, unless the output is the velocity, one pass over memory.
+  template <State S>
+  void operator()(const S& x, double t, S& v) {
+    model_(x, t, v);
+    to_velocity(x, t, v);
+  }
+  /// The same through a const field (the model must be callable as const).
+  template <State S>
+  requires std::invocable<const Model&, const S&, double, S&>
+  void operator()(const S& x, double t, S& v) const {
+    model_(x, t, v);
+    to_velocity(x, t, v);
+  }
+
+ private:
+  template <State S>
+  void to_velocity(const S& x, double t, S& v) const {
+    if (detail::output_is_velocity(param_)) return;
+    const affine_velocity c = param_.affine(t);
+    lincomb<S, 2>(v, {c.state, c.output}, {&x, &v});
+  }
+
+  Model model_;
+  P param_;
+};
+
+/// @brief Pairs a model callback `model_fn(x, t, out)` with its noise process and prediction type: the one
+/// adapter for every model convention.
+///
+/// | process | time t the model is called with | usual predictions |
+/// |---|---|---|
+/// | `rectified_flow{}` | σ ∈ [0, 1] | velocity (flow matching) |
+/// | `ve{}` | σ ∈ [0, ∞) | sample (a denoiser D(x, σ)), epsilon |
+/// | `vp_linear{…}`, `vp_scaled_linear{…}`, `vp_discrete` | τ ∈ (0, 1] | epsilon, v, sample |
+/// Throws stork::error for an unknown prediction or bad process parameters.
+/// @code
+/// auto f = stork::field(denoiser, stork::ve{}, stork::prediction::sample);
+/// stork::integrate(stork::dpmpp_2m{}, f, x, stork::karras_sigmas(20));
+/// @endcode
+/// @par Cost: one model call per evaluation; see `stork::model` for the conversions.
+template <class Model, NoiseProcess Process>
+model_field<std::decay_t<Model>, stork::model<Process>> field(
+    Model&& model_fn, const Process& process, prediction pred = detail::default_prediction_v<Process>) {
+  const stork::model<Process> param{process, pred};
+  param.validate({});
+  return {std::forward<Model>(model_fn), param};
+}
+
+/// @brief An ε model under a VP process (the reference's ε path, stork-reference.md §2.0):
+/// `field(eps_model, process, prediction::epsilon)`.
+/// @code
+/// auto f = stork::vp_epsilon(eps_model, stork::vp_linear{.beta_min = 0.1, .beta_max = 20.0});
+/// stork::integrate(stork::stork4{}, f, x, taus);   // ends with x = x̂₀
+/// @endcode
+template <class Model, NoiseProcess Process>
+auto vp_epsilon(Model&& eps_model, const Process& process) {
+  return field(std::forward<Model>(eps_model), process, prediction::epsilon);
+}
+
+/// @brief A model under a VP process (the name of earlier versions): `field(model_fn, process, pred)`.
+template <class Model, NoiseProcess Process>
+auto vp_field(Model&& model_fn, const Process& process, prediction pred = prediction::epsilon) {
+  return field(std::forward<Model>(model_fn), process, pred);
+}
+
+/// @brief A rectified-flow model (the name of earlier versions): `field(model_fn, rectified_flow{}, pred)`.
+template <class Model>
+auto flow_field(Model&& model_fn, prediction pred = prediction::velocity) {
+  return field(std::forward<Model>(model_fn), rectified_flow{}, pred);
+}
+
+namespace detail {
+
+/// A field that carries its own parameterisation: `f.model()` is the raw model, `f.param()` says how its
+/// output becomes a velocity (what `stork::field` returns).
+template <class F>
+concept parameterised_field = requires(const F& f) {
+  f.model();
+  { f.param() } -> Parameterisation;
+};
+
+}  // namespace detail
+}  // namespace stork
