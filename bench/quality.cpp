@@ -1,5 +1,5 @@
-// Quality against model calls on problems whose velocity is exact (design.md §5): rectified-flow and VP
-// Gaussian mixtures in d = 2, 64 and 3072, one stiff, with shift 1 and 3.
+// Quality against model calls on problems whose velocity is exact (docs/test-problems.md): rectified-flow and
+// VP Gaussian mixtures in d = 2, 64 and 3072, one stiff, with shift 1 and 3.
 //
 // For every method and NFE budget in {5, 6, 8, 10, 15, 20, 30, 40, 50} it reports
 //  (a) terminal error: RMS over samples of |x − x_ref|/√d against a high-accuracy solution from the same

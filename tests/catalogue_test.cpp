@@ -206,6 +206,18 @@ TEST_CASE("catalogue: parameterisations and adapters", "[catalogue][error]") {
                                                      stork::vp_discrete::scaled_linear(2000000, 1e-4, 0.02)});
        },
        "num_train_timesteps", "2000000"},
+      {"VE grid with sigma < 0", with(stork::dpmpp_2m{}, vec{5.0, 1.0, -0.5}, stork::ve{}), "times[2]",
+       "-0.5"},
+      {"VE grid with NaN (rejected by the grid check first)",
+       with(stork::euler{}, vec{5.0, k_nan, 0.0}, stork::ve{}), "times[1]", "nan"},
+      {"VE grid with sigma < 0, STORK", with(stork::stork4{}, vec{2.0, 1.0, -1.0}, stork::model<stork::ve>{}),
+       "times[2]", "-1"},
+      {"VE model prediction out of range",
+       with(stork::heun{}, vec{5.0, 1.0, 0.0},
+            stork::model<stork::ve>{.prediction = static_cast<prediction>(5)}),
+       "prediction", "5"},
+      {"VE denoiser called at sigma = 0 (a grid rising from 0)",
+       with(stork::euler{}, vec{0.0, 1.0}, stork::ve{}), "t", "0"},
       {"vp_field prediction out of range",
        [](vec& x, bool) {
          stork::integrate(stork::stork4{},

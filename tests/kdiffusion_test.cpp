@@ -243,3 +243,43 @@ TEST_CASE("kdiffusion: euler, heun, dpmpp_2m and ipndm(4) equal sample_euler/heu
   check("exponential", kd::get_sigmas_exponential(15, 0.0292, 14.6146));
   check("karras EDM", kd::get_sigmas_karras(18, 0.002, 80.0, 7.0));
 }
+
+TEST_CASE("kdiffusion: a discrete eps model sampled in VE sigma space equals the same model in VP tau space",
+          "[kdiffusion][ve][discrete]") {
+  // stable-diffusion.cpp and ComfyUI run an SD ε network in σ space: x_VE = x_VP/α, the network called on
+  // c_in·x_VE = x_VE/√(σ² + 1) at the fractional timestep looked up from σ. The same network in VP τ
+  // space is called on x_VP at the timestep of σ_VE(τ) = σ(τ)/α(τ). Both are one ODE; on a fine grid
+  // the two samples agree once mapped back (x_VP = α·x_VE).
+  const stork::vp_discrete sd = stork::vp_discrete::scaled_linear(1000, 0.00085, 0.012);
+  const gaussian_mixture g = three_blobs();
+  // The "network": a smooth function of (input, fractional timestep) — here the exact ε of the mixture at
+  // the table's noise level of that timestep (log σ linear between integer timesteps, as the engines do).
+  auto net = [&](const vec& x_in, double t, vec& out) {
+    const double s = sd.sigma_of_timestep(t), a = 1.0 / std::sqrt(1.0 + s * s);
+    g.posterior_quantity(gaussian_mixture::quantity::noise, a, s * a, x_in, out);
+  };
+  vec scaled(16);
+  auto ve_model = [&](const vec& x, double sigma, vec& out) {
+    const double c_in = 1.0 / std::sqrt(sigma * sigma + 1.0);
+    for (std::size_t i = 0; i < x.size(); ++i) scaled[i] = c_in * x[i];
+    net(scaled, sd.timestep_of_sigma(sigma), out);
+  };
+  auto vp_model = [&](const vec& x, double tau, vec& out) {
+    net(x, sd.timestep_of_sigma(sd.sigma(tau) / sd.alpha(tau)), out);
+  };
+  const vec taus = uniform_grid(0.95, 0.05, 4000);
+  vec sigmas(taus.size());
+  for (std::size_t i = 0; i < taus.size(); ++i) sigmas[i] = sd.sigma(taus[i]) / sd.alpha(taus[i]);
+  const vec x_vp0 = fixed_noise(16, 5);
+  vec x_vp = x_vp0, x_ve = x_vp0;
+  for (double& v : x_ve) v /= sd.alpha(taus.front());
+  stork::integrate(stork::rock4{.stages = 5}, stork::field(vp_model, sd, stork::prediction::epsilon), x_vp,
+                   taus);
+  stork::integrate(stork::rock4{.stages = 5}, stork::field(ve_model, stork::ve{}, stork::prediction::epsilon),
+                   x_ve, sigmas);
+  for (double& v : x_ve) v *= sd.alpha(taus.back());
+  const double d = rel_diff(x_ve, x_vp);
+  INFO("max relative difference VE vs VP " << d);
+  REQUIRE(d < 1e-8);
+  REQUIRE(rel_diff(x_vp, x_vp0) > 0.1);  // the samples did move
+}

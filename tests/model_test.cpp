@@ -467,6 +467,31 @@ TEST_CASE("model: an interval ending at sigma = 0 is a step to x0-hat for non-ve
   REQUIRE(stork::integrate(stork::heun{}, flow_toy, x, vec{0.5, 0.25, 0.0}).nfe == 4);
 }
 
+TEST_CASE("model: a VE grid that stops above 0 ends at the noisy state there, not denoised", "[model][ve]") {
+  // Allowed (img2img, or an engine that finishes the last step itself): x ends as the ODE's solution at
+  // the last σ, for every method — STORK adds no denoise outside VP processes.
+  const gaussian_mixture g = single_gaussian(1.0, 0.5);
+  const stork::ve ve{};
+  auto f = stork::field(
+      [&](const vec& y, double t, vec& o) { g.model_output(ve, prediction::sample, y, t, o); }, ve);
+  vec grid = stork::karras_sigmas(40, {.sigma_min = 0.5, .sigma_max = 10.0});
+  grid.pop_back();  // ends at σ = 0.5
+  const double exact = gaussian_process_map(ve, 1.0, 0.5, 3.0, 10.0, 0.5);
+  const double denoised = 1.0 + 0.25 / (0.25 + 0.25) * (exact - 1.0);  // E[x0 | x(0.5)], for contrast
+  auto run = [&](const char* name, const auto& m, double tol = 1e-4) {
+    vec x{3.0};
+    stork::integrate(m, f, x, grid);
+    INFO(name << ": " << x[0] << ", ODE solution " << exact << ", its denoise " << denoised);
+    REQUIRE(x[0] == Approx(exact).epsilon(tol));
+  };
+  run("euler", stork::euler{}, 5e-3);  // first order: 1.3e-3 here
+  run("heun", stork::heun{});
+  run("dpmpp_2m", stork::dpmpp_2m{}, 1e-3);  // its first-order last step (lower_order_final): 1.8e-4
+  run("stork4", stork::stork4{});
+  run("stork2", stork::stork2{});
+  REQUIRE(std::abs(exact - denoised) > 0.05);  // 0.07: far beyond every tolerance above
+}
+
 TEST_CASE("model: the scheduler reports a parameterisation's singular point", "[model][errors]") {
   const gaussian_mixture g = single_gaussian(1.0, 0.5);
   const stork::rectified_flow rf{};

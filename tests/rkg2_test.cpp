@@ -8,7 +8,7 @@
 
 using namespace stork_test;
 
-TEST_CASE("rkg2: coefficients match stork-reference.md §2.3 (s = 5 table)", "[rkg2]") {
+TEST_CASE("rkg2: coefficients match docs/reference.md §2.3 (s = 5 table)", "[rkg2]") {
   const stork::detail::rkg2_coefficients k(5);
   REQUIRE(k.w1 == Approx(1.0 / 6.0));
   // Columns mu, nu, mu~, gamma~, c of the s = 5 table, printed there to 6 digits.

@@ -83,7 +83,7 @@ constexpr double rel_tight = 1e-12;  // karras / exponential vs the Python refer
 
 TEST_CASE("schedule: S = 3, N = 10 reproduces the reference grid (diffusers double shift)", "[schedule]") {
   const auto g = flow_sigmas(10, flow_schedule{.shift = 3.0});
-  // stork-reference.md §2.1 step 5 (printed to 5 digits), without the inserted midpoint .98006.
+  // docs/reference.md §2.1 step 5 (printed to 5 digits), without the inserted midpoint .98006.
   require_close(g, {1, .96013, .91335, .85769, .79037, .70728, .60215, .46488, .27805, .00893, 0}, 5e-6);
   // tools/flow_sigmas_reference.py --steps 10 --shift 3
   require_close(g,

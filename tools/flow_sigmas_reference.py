@@ -3,7 +3,7 @@
 stork::vp_taus, stork::karras_sigmas, stork::exponential_sigmas and stork::use_flow_sigmas.
 
 Pure Python 3 (no numpy, no scipy). It is written from the formulas (diffusers'
-FlowMatchEulerDiscreteScheduler.set_timesteps as described in stork-reference.md §2.1, and the task's
+FlowMatchEulerDiscreteScheduler.set_timesteps as described in docs/reference.md §2.1, and diffusers'
 statement of the options; k-diffusion's get_sigmas_karras / get_sigmas_exponential; the
 use_flow_sigmas branch of diffusers' DPMSolverMultistepScheduler.set_timesteps), not from the C++ code.
 tests/schedule_test.cpp pastes its 17-digit output. Python floats are IEEE doubles and Python does not

@@ -58,15 +58,15 @@ double eps_order(const Method& m) {
 }
 
 /// Order in VE σ space (x = x0 + σε) with a model of prediction `p` (a denoiser by default): the flow map of
-/// N(1, 2²) from x = 4 at σ = 10 to σ = 0.1 on the exponential grid σ_i = 10·100^(−i/n), n = 64..512.
+/// N(1, 2²) from x = 4 at σ = 10 to σ = 0.1 on the exponential grid σ_i = 10·100^(−i/n), n = n0..8·n0.
 template <class Method>
-double ve_order(const Method& m, stork::prediction p = stork::prediction::sample) {
+double ve_order(const Method& m, stork::prediction p = stork::prediction::sample, std::size_t n0 = 64) {
   const stork::ve ve{};
   const gaussian_mixture g = single_gaussian(1.0, 2.0);
   auto f = stork::field([&](const vec& y, double t, vec& o) { g.model_output(ve, p, y, t, o); }, ve, p);
   const double exact = gaussian_process_map(ve, 1.0, 2.0, 4.0, 10.0, 0.1);
   vec ns, errs;
-  for (std::size_t n : {64, 128, 256, 512}) {
+  for (std::size_t n : {n0, 2 * n0, 4 * n0, 8 * n0}) {
     vec grid(n + 1), x{4.0};
     for (std::size_t i = 0; i <= n; ++i) grid[i] = 10.0 * std::pow(0.01, double(i) / double(n));
     stork::integrate(m, f, x, grid);

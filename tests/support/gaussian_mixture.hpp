@@ -145,7 +145,7 @@ inline double gaussian_vp_map(const stork::vp_linear& vp, double mu, double s, d
   return vp.alpha(tau) * mu + sd(tau) / sd(tau0) * (x0 - vp.alpha(tau0) * mu);
 }
 
-/// The same for any process with alpha(t), sigma(t) (design.md §5 with α, σ in place of 1 − σ, σ):
+/// The same for any process with alpha(t), sigma(t) (docs/test-problems.md with α, σ in place of 1 − σ, σ):
 /// x(t) = α(t)μ + sd(t)/sd(t0)·(x0 − α(t0)μ), sd = √(α²s² + σ²).
 template <class Process>
 double gaussian_process_map(const Process& pr, double mu, double s, double x0, double t0, double t) {

@@ -1,4 +1,4 @@
-// Problems with known solutions (design.md §5) and the observed-order measurement used by the tests.
+// Problems with known solutions (docs/test-problems.md) and the observed-order measurement used by the tests.
 #pragma once
 
 #include <stork/stork.hpp>
@@ -141,7 +141,7 @@ inline std::vector<double> shifted_grid(std::size_t n, double shift) {
   return g;
 }
 
-/// The flow toy of stork-reference.md §2.7, v(x, σ) = −x + σ², started from x(1) = 2 so that the exact
+/// The flow toy of docs/reference.md §2.7, v(x, σ) = −x + σ², started from x(1) = 2 so that the exact
 /// solution x(σ) = σ² − 2σ + 2 + e^{1−σ} is not a polynomial.
 inline void flow_toy(const std::vector<double>& x, double sigma, std::vector<double>& v) {
   for (std::size_t i = 0; i < x.size(); ++i) v[i] = -x[i] + sigma * sigma;

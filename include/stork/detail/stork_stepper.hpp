@@ -51,7 +51,7 @@ bool reference_noise(const P& p) {
 }
 
 /// Stage coefficients of one STORK method and its effective weights Q_k = Σ_i w_i c_i^k
-/// (stork-reference.md §2.5): in flow mode a step is x − h[Q0 F0 − hQ1 D1 + h²/2 Q2 D2 − h³/6 Q3 D3].
+/// (docs/reference.md §2.5): in flow mode a step is x − h[Q0 F0 − hQ1 D1 + h²/2 Q2 D2 − h³/6 Q3 D3].
 class stork_coefficients {
  public:
   stork_coefficients(stork_family family, int stages, int derivative_order, variant v)
@@ -167,13 +167,14 @@ class stork_stepper {
         order_(static_cast<std::size_t>(m.derivative_order)),
         velocities_(checked_form(m.extrapolate) == extrapolate::velocity || output_is_velocity(p)),
         ring_(k_.reference() && !output_is_velocity(p) ? 4 : order_ + 1, x) {
-    if (m.startup != startup::runge_kutta && m.startup != startup::multistep)
+    if (m.startup != startup::automatic && m.startup != startup::runge_kutta &&
+        m.startup != startup::multistep)
       fail(k_.name(), "startup", static_cast<int>(m.startup), "not a stork::startup value");
     if (k_.reference()) {
       if (output_is_velocity(p)) {
         if (m.derivative_order == 3)
           fail(k_.name(), "derivative_order", 3,
-               "the reference code's third-order differences are wrong in flow mode (stork-reference.md "
+               "the reference code's third-order differences are wrong in flow mode (docs/reference.md "
                "§2.2); "
                "use variant::corrected");
         phase_ = phase::ref_first;
@@ -181,7 +182,7 @@ class stork_stepper {
         if (Method::family == stork_family::rkg2)
           throw error(
               "stork: stork2: variant = reference is invalid with an ε model (the reference code's noise "
-              "STORK-2 is broken, stork-reference.md §2.3); use variant::corrected");
+              "STORK-2 is broken, docs/reference.md §2.3); use variant::corrected");
         phase_ = phase::eps_first;
         x0_.emplace(state_ops<S>::make_like(x));
       } else {
@@ -191,7 +192,7 @@ class stork_stepper {
       }
       return;
     }
-    if (m.startup == startup::multistep) {
+    if (m.startup == startup::multistep || (m.startup == startup::automatic && order_ == 3)) {
       phase_ = phase::main;
       return;
     }
@@ -402,7 +403,7 @@ class stork_stepper {
 
 namespace stork {
 
-/// @brief The effective weights Q0..Q3 of a STORK method (stork-reference.md §2.5): in flow mode one step
+/// @brief The effective weights Q0..Q3 of a STORK method (docs/reference.md §2.5): in flow mode one step
 /// is x_{n+1} = x_n − h[Q0·F0 − h·Q1·D1 + ½h²·Q2·D2 − h³·Q3·D3/6]. The exact integral has
 /// (1, 1/2, 1/3, 1/4).
 template <class Method>

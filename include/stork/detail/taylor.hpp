@@ -68,7 +68,7 @@ struct output_polynomial {
   }
 };
 
-/// The reference code's flow-mode derivatives (stork-reference.md §2.2, derivative_order 2): F1 at
+/// The reference code's flow-mode derivatives (docs/reference.md §2.2, derivative_order 2): F1 at
 /// distance h1, F2 at h1 + h2 (in the time variable, towards the noise side):
 /// D1 = (−F2 + 4F1 − 3F0)/(2h1) (the uniform-grid formula: ignores h2),
 /// D2 = 2(h2·F0 − (h1+h2)·F1 + h1·F2)/(h1·h2·(h1+h2)).
@@ -83,7 +83,7 @@ inline output_polynomial reference_flow_taylor(double h1, double h2) noexcept {
 /// Uniform one-sided differences with spacing `d` (signed: the history lies at +d, +2d, +3d from
 /// the step start). Three points: D1 = (−3F0 + 4F1 − F2)/(2d), D2 = (F0 − 2F1 + F2)/d².
 /// Four points: D1 = (−11F0 + 18F1 − 9F2 + 2F3)/(6d), D2 = (2F0 − 5F1 + 4F2 − F3)/d²,
-/// D3 = (−F0 + 3F1 − 3F2 + F3)/d³. (stork-reference.md §2.6.)
+/// D3 = (−F0 + 3F1 − 3F2 + F3)/d³. (docs/reference.md §2.6.)
 inline output_polynomial uniform_taylor(double d, std::size_t points) noexcept {
   std::array<std::array<double, 4>, 4> w{};
   if (points == 3) {

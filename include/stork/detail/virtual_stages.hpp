@@ -80,7 +80,7 @@ struct stage_buffers {
 };
 
 /// STORK-4 step (ROCK4 recurrence + finishing procedure) with virtual stages, from y0 over signed step
-/// H. `reference` reproduces the reference code's bookkeeping of the first stage (stork-reference.md
+/// H. `reference` reproduces the reference code's bookkeeping of the first stage (docs/reference.md
 /// §2.4): entering j = 2 it holds (Y_{j−1}, Y_{j−2}) = (Y0, Y1) and c_{j−2} = c_1.
 template <class Space, class V = typename Space::vec>
 void rock4_virtual_step(const rock4_coefficients& k, bool reference, double H, const Space& sp, const V& y0,
@@ -139,7 +139,7 @@ void rkg2_virtual_step(const rkg2_coefficients& k, const std::vector<double>& ta
 }
 
 /// Stage times of STORK-2's virtual stages, indexed j = 2..s (entries 0, 1 unused).
-/// Corrected: the exact RKG2 times c_{j−1}. Reference (stork-reference.md §2.3): the RKL2 formula
+/// Corrected: the exact RKG2 times c_{j−1}. Reference (docs/reference.md §2.3): the RKL2 formula
 /// τ_2 = 4/(3(s²+s−2)), τ_j = (j−2)(j+1)/((s−1)(s+2)).
 inline std::vector<double> rkg2_virtual_times(const rkg2_coefficients& k, bool reference) {
   std::vector<double> tau(static_cast<std::size_t>(k.s) + 1, 0.0);

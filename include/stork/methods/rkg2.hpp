@@ -19,7 +19,7 @@ class rkg2_stepper;
 }
 
 /// @brief Classic RKG2 with `stages` = s stages (2 ≤ s ≤ 100000), closed-form coefficients
-/// (stork-reference.md §2.3; Skaras, Gupta, O'Sullivan, JCP 2021). Order 2; real stability interval
+/// (docs/reference.md §2.3; Skaras, Gupta, O'Sullivan, JCP 2021). Order 2; real stability interval
 /// [−(s+4)(s−1)/3, 0]. An interval that ends where the model cannot be called (σ = 0 with an ε, x̂₀ or v
 /// model) is one Euler step, as in k-diffusion's multi-stage samplers.
 /// @par Cost: s model calls per step; 3 temporaries (step start, f at the step start, last increment).

@@ -23,7 +23,7 @@ struct stork2 {
   /// What the virtual stages extrapolate (the model output, or the velocity: see `stork::extrapolate`).
   stork::extrapolate extrapolate = stork::extrapolate::model_output;
   /// How the first steps get their history (see `stork::startup`).
-  stork::startup startup = stork::startup::runge_kutta;
+  stork::startup startup = stork::startup::automatic;
   static constexpr detail::stork_family family = detail::stork_family::rkg2;
   template <State S, Parameterisation P>
   using stepper = detail::stork_stepper<stork2, S, P>;

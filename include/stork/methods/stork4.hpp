@@ -19,7 +19,8 @@ namespace stork {
 /// variable-step Adams–Bashforth: with `startup::multistep` it equals `ipndm{.order = derivative_order + 1}`.
 /// For flow velocities both are the same. Model calls: one per grid interval, plus the start-up
 /// (`startup::runge_kutta`: +1 call for derivative_order 2 (a Heun step), +4 for derivative_order 3 (two
-/// Kutta RK3 steps); `startup::multistep`: none). A VP run ends with one more call at the last grid time
+/// Kutta RK3 steps); `startup::multistep`: none; the default `automatic`: +1 for derivative_order 2,
+/// none for 3). A VP run ends with one more call at the last grid time
 /// for the denoise x̂₀; an interval that ends at σ = 0 with an ε, x̂₀ or v model is a step to x̂₀ from the
 /// call at its start (no call at σ = 0). The `reference` variant makes N + 1 calls on N flow intervals
 /// (§2.1) and N + 2 on an ε grid of N points (§2.6).
@@ -35,7 +36,7 @@ struct stork4 {
   /// What the virtual stages extrapolate (the model output, or the velocity: see `stork::extrapolate`).
   stork::extrapolate extrapolate = stork::extrapolate::model_output;
   /// How the first steps get their history (see `stork::startup`).
-  stork::startup startup = stork::startup::runge_kutta;
+  stork::startup startup = stork::startup::automatic;
   static constexpr detail::stork_family family = detail::stork_family::rock4;
   template <State S, Parameterisation P>
   using stepper = detail::stork_stepper<stork4, S, P>;

@@ -26,7 +26,12 @@ enum class extrapolate { model_output, velocity };
 /// - `multistep`: no extra calls: the first steps use the polynomials through the outputs available
 ///   (constant, linear, …), as iPNDM and k-diffusion's LMS warm up. The first step is then first order,
 ///   which caps uniform grids at global order 2 (grids whose first steps shrink keep the full order).
+/// - `automatic` (default): `runge_kutta` for derivative_order 2, `multistep` for derivative_order 3 — the
+///   better of the two in the measurements (docs/results/): for derivative_order 3 the four extra calls
+///   cost more than the start-up's accuracy buys below NFE ~30 (e.g. flow mixture, NFE 10: median error
+///   1.4e-2 against 1.3e-1), and they are level above; for derivative_order 2 the single Heun call is
+///   level or slightly better.
 /// The variant::reference start-up is the reference code's own (§2.1, §2.6) whatever this says.
-enum class startup { runge_kutta, multistep };
+enum class startup { automatic, runge_kutta, multistep };
 
 }  // namespace stork

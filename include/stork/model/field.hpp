@@ -86,7 +86,7 @@ model_field<std::decay_t<Model>, stork::model<Process>> field(
   return {std::forward<Model>(model_fn), param};
 }
 
-/// @brief An ε model under a VP process (the reference's ε path, stork-reference.md §2.0):
+/// @brief An ε model under a VP process (the reference's ε path, docs/reference.md §2.0):
 /// `field(eps_model, process, prediction::epsilon)`.
 /// @code
 /// auto f = stork::vp_epsilon(eps_model, stork::vp_linear{.beta_min = 0.1, .beta_max = 20.0});

@@ -1,6 +1,6 @@
 /// @file
 /// @brief `stork::vp_linear`: the variance-preserving process with linear β in continuous time
-/// (DDPM's table as a rate; the STORK reference's ε path, stork-reference.md §2.0).
+/// (DDPM's table as a rate; the STORK reference's ε path, docs/reference.md §2.0).
 #pragma once
 
 #include <cmath>

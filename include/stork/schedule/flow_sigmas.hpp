@@ -186,7 +186,7 @@ inline void check_flow_schedule(int steps, const flow_schedule& s) {
 /// σ_0 (1 unless a custom list or spacing says otherwise) to a final 0.
 ///
 /// Reproduces diffusers' FlowMatchEulerDiscreteScheduler.set_timesteps (the STORK reference's flow grid,
-/// stork-reference.md §2.1) to 1e-12, in double: u = linspace(1, u_min, N), σ = F(u) with F the static
+/// docs/reference.md §2.1) to 1e-12, in double: u = linspace(1, u_min, N), σ = F(u) with F the static
 /// shift S·u/(1 + (S − 1)u) or the dynamic shift with μ; u_min = F(1/T) (σ_min shifted twice, when
 /// `diffusers_parity` and no μ), 1/T (clean variant, or with μ), F⁻¹(sigma_last), or the custom list
 /// replaces u. Then the `shift_terminal` stretch, then karras / exponential / beta spacing between

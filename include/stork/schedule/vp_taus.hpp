@@ -16,7 +16,7 @@ struct vp_grid {
   double eps_stop = 1e-3;  ///< the last τ, 0 < eps_stop < 1/N (the reference's `stopping_eps`)
 };
 
-/// @brief The STORK reference's ε-prediction grid (stork-reference.md §2.6): the N values
+/// @brief The STORK reference's ε-prediction grid (docs/reference.md §2.6): the N values
 /// [(N−1)/N, (N−2)/N, …, 1/N, eps_stop], decreasing τ in (0, 1). It starts at (N−1)/N, not at 1.
 /// @par Cost: O(N). Throws stork::error for steps outside [2, 10⁶] or eps_stop outside (0, 1/N).
 inline std::vector<double> vp_taus(int steps, const vp_grid& g = {}) {
