@@ -7,11 +7,13 @@
 
 #include <cmath>
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
 
+#include "stork/detail/arguments.hpp"
 #include "stork/error.hpp"
 #include "stork/model/field.hpp"
 #include "stork/model/model.hpp"
@@ -26,39 +28,67 @@ struct stats {
   std::size_t steps = 0;
 };
 
-/// @brief Run-time checks of a scheduler or `integrate`.
-struct sampler_options {
-  /// Reject NaN/Inf in the initial state and in every model output (one extra read of each output;
-  /// only for states whose `state_ops` has `all_finite`). Turn off to save that pass.
-  bool check_finite = true;
-};
-
 /// @brief A method together with its time grid, stepping one model evaluation at a time.
 ///
 /// Usage (the engine owns the loop and the model):
 /// @code
 /// auto sch = stork::make_scheduler(stork::stork4{}, sigmas, x);
 /// while (!sch.done()) { model(x, sch.time(), v); sch.step(v, x); }
+/// // or zero-copy: model(x, sch.time(), sch.output_buffer()); sch.step(x);
 /// @endcode
 /// Between calls, `x` is the state at which the model must be evaluated next (a stage state for
 /// multi-stage methods); once `done()`, it is the final state. All temporaries are allocated by the
 /// constructor: `step` never allocates.
+///
+/// | member | meaning |
+/// |---|---|
+/// | `time()` | the time at which the model must be evaluated next (once done, the last grid time) |
+/// | `interval()` | the grid interval [t_n, t_{n+1}] that evaluation belongs to (n = number of intervals for
+/// a VP run's final denoise) | | `at_grid_point()` | true when it is at t_n (a step's own call), false for a
+/// stage inside the interval | | `output_buffer()` | a buffer to write the model output into, then `step(x)`:
+/// the multistep methods keep it as their history entry without a copy | | `step(out, x)` / `step(x)` |
+/// consume the output at (x, time()) and move x on | | `denoised(out, x, dst)` | the x̂₀ preview of an output
+/// at (x, time()), for parameterisations with a denoise | | `nfe()`, `done()`, `ops()` | model outputs
+/// consumed, whether the grid is integrated, the state operations | stable-diffusion.cpp's step index is
+/// `at_grid_point() ? interval() + 1 : −(interval() + 1)`.
 /// @tparam Method euler, heun, rkg2, rock4, stork2, stork4, … (anything with a nested `stepper`).
 /// @tparam S      the state type.
-/// @tparam P      what the model returns (`flow_velocity`, or a noise-process parameterisation).
-template <class Method, State S, Parameterisation P = flow_velocity>
+/// @tparam P      what the model returns (`flow_velocity`, or `model<Process>`).
+/// @tparam Ops    the state operations (`state_ops<S>`, or an engine's own `StateOps` object).
+/// @tparam Noise  the noise source of a stochastic method (none for the others).
+template <class Method, class S, Parameterisation P = flow_velocity, class Ops = state_ops<S>,
+          class Noise = detail::no_noise>
 class scheduler {
+  static_assert(
+      StateOps<Ops, S>,
+      "stork: no state operations for this state type: specialise stork::state_ops<S> (make_like, lincomb) "
+      "or pass an object with make_like and lincomb members to make_scheduler / integrate");
+  static constexpr bool stochastic = detail::is_stochastic_v<Method>;
+  static_assert(
+      !stochastic || !std::is_same_v<Noise, detail::no_noise>,
+      "stork: this method adds noise: pass a noise source, a callable noise(S& out) that fills out with "
+      "standard-normal draws, to make_scheduler / integrate");
+  static_assert(
+      stochastic || std::is_same_v<Noise, detail::no_noise>,
+      "stork: this method adds no noise: drop the noise source (stochastic methods: euler_ancestral, "
+      "dpmpp_2m_sde, dpmpp_3m_sde)");
+
  public:
-  using stepper_type = typename Method::template stepper<S, P>;
+  using stepper_type = typename Method::template stepper<S, P, Ops>;
 
   scheduler(const Method& method, std::span<const double> times, const S& x, const P& param = {},
-            sampler_options options = {})
-      : stepper_((validate(param, times), method), times, x, param), options_(options), param_(param) {
+            sampler_options options = {}, Ops ops = {}, Noise noise = {})
+      : ops_(std::move(ops)),
+        stepper_((validate(param, times), method), times, x, param, ops_),
+        noise_(std::move(noise)),
+        options_(options),
+        param_(param) {
     if (!done()) check_coefficients("scheduler", time());
-    if constexpr (detail::has_size<S>) size_ = state_ops<S>::size(x);
-    if constexpr (detail::has_all_finite<S>)
-      if (options_.check_finite && !state_ops<S>::all_finite(x))
+    if constexpr (detail::ops_size<Ops, S>) size_ = ops_.size(x);
+    if constexpr (detail::ops_all_finite<Ops, S>)
+      if (options_.check_finite && !ops_.all_finite(x))
         throw error("stork: scheduler: x (the initial state) contains NaN or Inf");
+    if constexpr (!has_slot) own_output_.emplace(ops_.make_like(x));
   }
 
   /// Time at which the engine must evaluate the model next (once done(), the last grid time).
@@ -67,19 +97,33 @@ class scheduler {
   bool done() const noexcept { return stepper_.done(); }
   /// Model outputs consumed so far.
   std::size_t nfe() const noexcept { return nfe_; }
+  /// The grid interval [t_n, t_{n+1}] the next evaluation belongs to: n.
+  std::size_t interval() const noexcept { return stepper_.interval(); }
+  /// True when the next evaluation is at the grid point t_n, false for a stage inside the interval.
+  bool at_grid_point() const noexcept { return stepper_.at_grid_point(); }
+
+  /// @brief A buffer the engine may write the next model output into before calling `step(x)`.
+  /// For STORK, DPM-Solver++, UniPC and iPNDM it is the history entry the output becomes, so nothing is
+  /// copied; for the other methods a buffer of the scheduler's own (one state, allocated up front).
+  S& output_buffer() noexcept {
+    if constexpr (has_slot)
+      return stepper_.output_slot();
+    else
+      return *own_output_;
+  }
 
   /// @brief Consumes the model output at (x, time()) and moves x to the next evaluation point.
   /// Throws stork::error (x and the scheduler unchanged) if called after done(), if `out` or `x` has
   /// the wrong size, if they are the same object, if `out` holds NaN/Inf (unless `check_finite` is
-  /// off), if the parameterisation's coefficients are not finite at time(), or if the method's step
-  /// weights overflow double precision.
+  /// off), if the parameterisation's coefficients are not finite at time(), if the method's step
+  /// weights overflow double precision, or if a stochastic method's noise source misbehaves.
   /// @par Cost: the method's passes over memory for one stage; no allocation.
   void step(const S& model_output, S& x) {
     if (done())
       throw error("stork: scheduler::step: called after done() (nfe = " + std::to_string(nfe_) +
                   "): the grid is fully integrated");
-    if constexpr (detail::has_size<S>) {
-      const std::size_t no = state_ops<S>::size(model_output), nx = state_ops<S>::size(x);
+    if constexpr (detail::ops_size<Ops, S>) {
+      const std::size_t no = ops_.size(model_output), nx = ops_.size(x);
       if (no != size_)
         detail::fail("scheduler::step", "model output size", no, "expected " + std::to_string(size_));
       if (nx != size_) detail::fail("scheduler::step", "x size", nx, "expected " + std::to_string(size_));
@@ -89,23 +133,43 @@ class scheduler {
           "stork: scheduler::step: model_output = x (the same object) is invalid (the model output must be "
           "written to a buffer other than x)");
     check_coefficients("scheduler::step", time());
-    if constexpr (detail::has_all_finite<S>)
-      if (options_.check_finite && !state_ops<S>::all_finite(model_output))
+    if constexpr (detail::ops_all_finite<Ops, S>)
+      if (options_.check_finite && !ops_.all_finite(model_output))
         throw error("stork: scheduler::step: the model output at t = " + detail::describe(time()) +
                     " contains NaN or Inf (nfe = " + std::to_string(nfe_) + ")");
-    stepper_.advance(model_output, x);
+    if constexpr (stochastic) {
+      detail::checked_noise<Noise, Ops, S> noise{noise_, ops_, size_, options_.check_finite};
+      stepper_.advance(ops_, model_output, x, noise);
+    } else {
+      stepper_.advance(ops_, model_output, x);
+    }
     ++nfe_;
+  }
+  /// @brief `step(output_buffer(), x)`: the model output was written into `output_buffer()`.
+  void step(S& x) { step(output_buffer(), x); }
+
+  /// @brief The x̂₀ preview of a model output `out` at (x, time()): dst = c·x + d·out (one pass). For
+  /// DPM-Solver++/UniPC this is the data prediction they step with; STORK and the others do not need it.
+  void denoised(const S& out, const S& x, S& dst) requires detail::has_denoise<P> {
+    const affine_velocity c = param_.denoise(time());
+    detail::comb<2>(ops_, dst, {c.state, c.output}, {&x, &out});
   }
 
   const stepper_type& stepper() const noexcept { return stepper_; }
+  Ops& ops() noexcept { return ops_; }
+  const P& param() const noexcept { return param_; }
 
  private:
+  static constexpr bool has_slot = requires(stepper_type & s) {
+    { s.output_slot() } -> std::same_as<S&>;
+  };
+
   /// Lets a parameterisation check its own domain (e.g. VP times in (0, 1]) before anything else.
   static void validate(const P& param, std::span<const double> times) {
     if constexpr (requires { param.validate(times); }) param.validate(times);
   }
   /// Throws unless the velocity (and, for a noise process, the denoise) coefficients are finite at t:
-  /// e.g. an ε flow model at σ = 1, an x̂₀ flow model at σ = 0, or β so large that α underflows to 0.
+  /// e.g. an ε flow model at σ = 1, a denoiser at σ = 0, or β so large that α underflows to 0.
   void check_coefficients(const char* where, double t) const {
     if constexpr (!detail::is_identity_v<P>) {
       const affine_velocity v = param_.affine(t);
@@ -113,7 +177,7 @@ class scheduler {
         detail::fail(where, "t", t,
                      "the parameterisation's velocity coefficients are not finite there: state = " +
                          detail::describe(v.state) + ", output = " + detail::describe(v.output));
-      if constexpr (requires { param_.denoise(t); }) {
+      if constexpr (detail::has_denoise<P>) {
         const affine_velocity d = param_.denoise(t);
         if (!std::isfinite(d.state) || !std::isfinite(d.output))
           detail::fail(where, "t", t,
@@ -123,49 +187,61 @@ class scheduler {
     }
   }
 
+  Ops ops_;  // first: the stepper's constructor allocates through it
   stepper_type stepper_;
+  Noise noise_;
   sampler_options options_;
   P param_;
+  std::optional<S> own_output_;  // output_buffer() of the methods without a history
   std::size_t size_ = 0;
   std::size_t nfe_ = 0;
 };
 
-/// @brief The engine-owned loop for a model whose output is the velocity (flow matching, plain ODEs).
-template <class Method, State S>
-scheduler<Method, S> make_scheduler(const Method& method, std::span<const double> times, const S& x,
-                                    sampler_options options = {}) {
-  return scheduler<Method, S>(method, times, x, flow_velocity{}, options);
-}
-
-/// @brief The engine-owned loop for a model with another parameterisation: `step` takes the raw model
-/// output. `param` is a parameterisation (`stork::model<Process>{.process, .prediction}`) or a bare noise
-/// process, which means `model<Process>` with the process's usual prediction (VP: ε, `ve`: a denoiser's
-/// x̂₀, `rectified_flow`: the velocity): `make_scheduler(method, taus, x, stork::vp_linear{})` runs an ε
-/// model.
-template <class Method, State S, class Param>
-requires(Parameterisation<Param> || NoiseProcess<Param>)
-    scheduler<Method, S, detail::parameterisation_t<Param>> make_scheduler(const Method& method,
-                                                                           std::span<const double> times,
-                                                                           const S& x, const Param& param,
-                                                                           sampler_options options = {}) {
-  return scheduler<Method, S, detail::parameterisation_t<Param>>(method, times, x,
-                                                                 detail::as_parameterisation(param), options);
+/// @brief The engine-owned loop: a scheduler for `method` over the strictly monotone grid `times`.
+///
+/// After `x`, in any order (each at most once):
+/// - a parameterisation (`stork::model<Process>{.process, .prediction}`) or a bare noise process, which
+///   means `model<Process>` with the process's usual prediction (VP: ε, `ve`: a denoiser's x̂₀,
+///   `rectified_flow`: the velocity) — `make_scheduler(method, taus, x, stork::vp_linear{})` runs an ε
+///   model; without one the model output is the velocity (`flow_velocity`);
+/// - `stork::sampler_options`;
+/// - a state-operations object (`StateOps`): an engine's allocator or context; default `state_ops<S>`;
+/// - a noise source `noise(S& out)` filling out with N(0, 1) draws, for the stochastic methods only.
+template <class Method, class S, class... Args>
+auto make_scheduler(const Method& method, std::span<const double> times, const S& x, Args&&... args) {
+  using namespace detail;
+  check_arguments<S, /*allow_param=*/true, /*allow_observer=*/false, Args...>();
+  auto param = as_parameterisation(pick<arg_kind::param, S>(flow_velocity{}, std::forward<Args>(args)...));
+  auto ops = pick<arg_kind::ops, S>(state_ops<S>{}, std::forward<Args>(args)...);
+  auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
+  const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
+  return scheduler<Method, S, decltype(param), decltype(ops), decltype(noise)>(
+      method, times, x, param, options, std::move(ops), std::move(noise));
 }
 
 namespace detail {
 
-template <class Method, State S, class Model, Parameterisation P>
+template <class Method, class S, class Model, class P, class Ops, class Noise, class Observer>
 stats run(const Method& method, Model& model, const P& param, S& x, std::span<const double> times,
-          sampler_options options) {
-  S work = state_ops<S>::make_like(x);
-  assign(work, x);
-  S out = state_ops<S>::make_like(x);
-  scheduler<Method, S, P> sch(method, times, work, param, options);
+          sampler_options options, Ops ops, Noise noise, Observer observer) {
+  S work = ops.make_like(x);
+  copy(ops, work, x);
+  scheduler<Method, S, P, Ops, Noise> sch(method, times, work, param, options, ops, std::move(noise));
+  constexpr bool observed = !std::is_same_v<Observer, no_observer>;
+  std::optional<S> preview;
+  if constexpr (observed && has_denoise<P>) preview.emplace(ops.make_like(x));
   while (!sch.done()) {
+    S& out = sch.output_buffer();
     model(std::as_const(work), sch.time(), out);
-    sch.step(out, work);
+    if constexpr (observed) {
+      if (sch.at_grid_point()) {
+        if constexpr (has_denoise<P>) sch.denoised(out, work, *preview);
+        observer(step_info<S>{sch.interval(), sch.time(), work, out, preview ? &*preview : nullptr});
+      }
+    }
+    sch.step(work);
   }
-  assign(x, work);  // x changes only when the whole run succeeded
+  copy(ops, x, work);  // x changes only when the whole run succeeded
   return {sch.nfe(), times.size() - 1};
 }
 
@@ -173,18 +249,32 @@ stats run(const Method& method, Model& model, const P& param, S& x, std::span<co
 
 /// @brief Integrates x over the strictly monotone grid `times` (from times.front() to times.back()).
 ///
-/// `f(x, t, v)` is a velocity field, or a parameterised field such as `vp_epsilon(model, vp_linear{})`.
-/// Exactly the computation of the `make_scheduler` loop. If anything throws (bad input, the model's
-/// own exception), x is left as it was.
-/// @par Cost: the method's model calls per step; two states allocated up front plus the method's temporaries.
-template <class Method, State S, class F>
-requires VelocityField<F, S> stats integrate(const Method& method, F&& f, S& x, std::span<const double> times,
-                                             sampler_options options = {}) {
-  if constexpr (detail::parameterised_field<std::remove_cvref_t<F>>) {
+/// `f(x, t, v)` is a velocity field, or what `stork::field(model, process, prediction)` returns (the
+/// model's raw output then reaches the method). Exactly the computation of the `make_scheduler` loop,
+/// writing each model output straight into `output_buffer()`. After `times`, in any order (each at most
+/// once): `stork::sampler_options`; a state-operations object; a noise source `noise(S& out)` (the
+/// stochastic methods need one, the others take none); an observer `observer(const stork::step_info<S>&)`
+/// called at every grid point after the model call there (with the x̂₀ preview where the
+/// parameterisation has one: one more pass and one more state). If anything throws (bad input, the
+/// model's own exception), x is left as it was.
+/// @par Cost: the method's model calls per step; one working state up front plus the method's temporaries.
+template <class Method, class S, class F, class... Args>
+requires std::invocable<F&, const S&, double, S&> stats integrate(const Method& method, F&& f, S& x,
+                                                                  std::span<const double> times,
+                                                                  Args&&... args) {
+  using namespace detail;
+  check_arguments<S, /*allow_param=*/false, /*allow_observer=*/true, Args...>();
+  auto ops = pick<arg_kind::ops, S>(state_ops<S>{}, std::forward<Args>(args)...);
+  auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
+  auto observer = pick<arg_kind::observer, S>(no_observer{}, std::forward<Args>(args)...);
+  const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
+  if constexpr (parameterised_field<std::remove_cvref_t<F>>) {
     auto&& model = f.model();
-    return detail::run(method, model, f.param(), x, times, options);
+    return run(method, model, f.param(), x, times, options, std::move(ops), std::move(noise),
+               std::move(observer));
   } else {
-    return detail::run(method, f, flow_velocity{}, x, times, options);
+    return run(method, f, flow_velocity{}, x, times, options, std::move(ops), std::move(noise),
+               std::move(observer));
   }
 }
 

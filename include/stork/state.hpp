@@ -64,6 +64,22 @@ struct state_ops<std::vector<T>> {
   }
 };
 
+/// @brief An object that performs the state operations of S: the default is `state_ops<S>{}` (static
+/// members called through an object), and an engine may pass its own — one that holds a context, an
+/// allocator or a stream — to `make_scheduler` and `integrate`.
+///
+/// Required: `ops.make_like(x)` → S and `ops.lincomb(out, a, xs)` with the meaning of `state_ops`; optional:
+/// `ops.size(x)`, `ops.all_finite(x)`. The samplers call `make_like` only while a scheduler is constructed
+/// (never while stepping) and hold one ops object per scheduler (copied in, so keep a reference or pointer
+/// inside it when the context must be shared).
+/// Example: `struct pool_ops { my_pool* pool; S make_like(const S& x); void lincomb(S&, ...); };`
+template <class O, class S>
+concept StateOps = std::copy_constructible<O> &&
+    requires(O& ops, const S& cx, S& out, std::span<const double> a, std::span<const S* const> xs) {
+  { ops.make_like(cx) } -> std::same_as<S>;
+  ops.lincomb(out, a, xs);
+};
+
 namespace detail {
 
 template <class S>
@@ -74,15 +90,46 @@ template <class S>
 concept has_all_finite = requires(const S& x) {
   { state_ops<S>::all_finite(x) } -> std::convertible_to<bool>;
 };
+template <class O, class S>
+concept ops_size = requires(O& ops, const S& x) {
+  { ops.size(x) } -> std::convertible_to<std::size_t>;
+};
+template <class O, class S>
+concept ops_all_finite = requires(O& ops, const S& x) {
+  { ops.all_finite(x) } -> std::convertible_to<bool>;
+};
 
 /// `n` independent temporaries shaped like `x`: one `make_like` each, never copies of one (a state type
 /// whose copies share storage, like a tensor handle, would otherwise get n aliases of one buffer).
-template <State S>
-std::vector<S> make_states(std::size_t n, const S& x) {
+template <class S, class Ops>
+std::vector<S> make_states(Ops& ops, std::size_t n, const S& x) {
   std::vector<S> v;
   v.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) v.push_back(state_ops<S>::make_like(x));
+  for (std::size_t i = 0; i < n; ++i) v.push_back(ops.make_like(x));
   return v;
+}
+template <State S>
+std::vector<S> make_states(std::size_t n, const S& x) {
+  state_ops<S> ops;
+  return make_states(ops, n, x);
+}
+
+/// `out = Σ a[k]·x[k]` through `ops`, a fixed number of terms.
+template <std::size_t N, class S, class Ops>
+void comb(Ops& ops, S& out, const std::array<double, N>& a, const std::array<const S*, N>& x) {
+  static_assert(N >= 1);
+  ops.lincomb(out, std::span<const double>(a), std::span<const S* const>(x));
+}
+/// `out = Σ a[k]·x[k]` through `ops`, the first `n` terms of the arrays.
+template <std::size_t N, class S, class Ops>
+void comb_n(Ops& ops, S& out, const std::array<double, N>& a, const std::array<const S*, N>& x,
+            std::size_t n) {
+  ops.lincomb(out, std::span<const double>(a.data(), n), std::span<const S* const>(x.data(), n));
+}
+/// `out = x` through `ops` (a one-term combination: an exact copy).
+template <class S, class Ops>
+void copy(Ops& ops, S& out, const S& x) {
+  comb<1>(ops, out, {1.0}, {&x});
 }
 
 }  // namespace detail
@@ -91,8 +138,8 @@ std::vector<S> make_states(std::size_t n, const S& x) {
 /// @par Cost: one `state_ops<S>::lincomb`, i.e. one pass over memory.
 template <State S, std::size_t N>
 void lincomb(S& out, const std::array<double, N>& a, const std::array<const S*, N>& x) {
-  static_assert(N >= 1);
-  state_ops<S>::lincomb(out, std::span<const double>(a), std::span<const S* const>(x));
+  state_ops<S> ops;
+  detail::comb<N>(ops, out, a, x);
 }
 
 /// @brief `out = x` through the state algebra (a one-term linear combination: exact copy).

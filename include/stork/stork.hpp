@@ -28,6 +28,7 @@
 #include "stork/model/vp_discrete.hpp"
 #include "stork/model/vp_linear.hpp"
 #include "stork/model/vp_scaled_linear.hpp"
+#include "stork/sampler_options.hpp"
 #include "stork/schedule.hpp"
 #include "stork/scheduler.hpp"
 #include "stork/state.hpp"

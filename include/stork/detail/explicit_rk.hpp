@@ -39,25 +39,32 @@ struct kutta3_tableau {
 /// k-diffusion's Heun does; for rectified flow and VE that step lands exactly on x̂₀.
 /// Temporaries: the step start and `stages − 1` stage velocities (plus the velocity buffer of a
 /// non-velocity output).
-template <class Tableau, State S, Parameterisation P>
+template <class Tableau, class S, Parameterisation P>
 class explicit_rk_stepper {
   static constexpr std::size_t K = Tableau::stages;
 
  public:
-  explicit_rk_stepper(std::span<const double> times, const S& x, const P& p, std::string_view who)
-      : walk_(times, who), vel_(p, x), x0_(state_ops<S>::make_like(x)), k_(make_states(K - 1, x)) {}
+  template <class Ops>
+  explicit_rk_stepper(std::span<const double> times, const S& x, const P& p, std::string_view who, Ops& ops)
+      : walk_(times, who), vel_(p, x, ops), x0_(ops.make_like(x)), k_(make_states(ops, K - 1, x)) {}
 
   double time() const noexcept { return walk_.t0() + Tableau::c[j_] * walk_.h(); }
   bool done() const noexcept { return walk_.done(); }
   std::size_t interval() const noexcept { return walk_.interval(); }
   bool at_grid_point() const noexcept { return j_ == 0; }
 
-  /// Consumes the velocity of stage j and moves x to the state of stage j + 1 (or to the next grid point).
-  void advance(const S& out, S& x) {
+  /// Consumes the model output of stage j and moves x to the state of stage j + 1 (or to the next grid
+  /// point).
+  template <class Ops>
+  void advance(Ops& ops, const S& out, S& x) {
+    advance_velocity(ops, vel_(ops, out, x, time()), x);
+  }
+  /// The same from the velocity of stage j (already converted from the model output).
+  template <class Ops>
+  void advance_velocity(Ops& ops, const S& v, S& x) {
     const double h = walk_.h();
-    const S& v = vel_(out, x, time());
     if (j_ == 0 && !callable_at(vel_.param(), walk_.t1())) {
-      lincomb<S, 2>(x, {1.0, h}, {&x, &v});
+      comb<2>(ops, x, {1.0, h}, {&x, &v});
       walk_.next();
       return;
     }
@@ -65,16 +72,15 @@ class explicit_rk_stepper {
     std::array<const S*, K + 1> xs{};
     c[0] = 1.0, xs[0] = &x0_;
     if (j_ + 1 < K) {  // x = x0 + h·Σ_{i≤j} a[j+1][i]·k_i
-      if (j_ == 0) assign(x0_, x);
-      assign(k_[j_], v);
+      if (j_ == 0) copy(ops, x0_, x);
+      copy(ops, k_[j_], v);
       for (std::size_t i = 0; i <= j_; ++i) c[i + 1] = h * Tableau::a[j_ + 1][i], xs[i + 1] = &k_[i];
-      state_ops<S>::lincomb(x, std::span<const double>(c.data(), j_ + 2),
-                            std::span<const S* const>(xs.data(), j_ + 2));
+      comb_n<K + 1>(ops, x, c, xs, j_ + 2);
       ++j_;
     } else {  // x = x0 + h·Σ b_i·k_i, the last velocity used where it is
       for (std::size_t i = 0; i + 1 < K; ++i) c[i + 1] = h * Tableau::b[i], xs[i + 1] = &k_[i];
       c[K] = h * Tableau::b[K - 1], xs[K] = &v;
-      state_ops<S>::lincomb(x, std::span<const double>(c), std::span<const S* const>(xs));
+      comb<K + 1>(ops, x, c, xs);
       j_ = 0;
       walk_.next();
     }

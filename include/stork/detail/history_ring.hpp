@@ -12,13 +12,16 @@
 
 namespace stork::detail {
 
-/// The last `capacity` entries and their times. `next()` is the buffer the next entry is written into
-/// (it never holds one of the entries `back(0..capacity−2)` a step still reads); `push(t)` makes it the
-/// newest entry. All buffers are allocated by the constructor.
-template <State S>
+/// The last `capacity` entries and their times. `next()` is the buffer the next entry is written into (it
+/// never holds one of the entries `back(0..capacity−2)` a step still reads), so an engine can write its
+/// model output straight into it (the scheduler's `output_buffer`); `push(t)` makes it the newest entry.
+/// All buffers are allocated by the constructor.
+template <class S>
 class history_ring {
  public:
-  history_ring(std::size_t capacity, const S& like) : buf_(make_states(capacity, like)), t_(capacity, 0.0) {}
+  template <class Ops>
+  history_ring(std::size_t capacity, const S& like, Ops& ops)
+      : buf_(make_states(ops, capacity, like)), t_(capacity, 0.0) {}
 
   /// The buffer of the next entry.
   S& next() noexcept { return buf_[(head_ + 1) % buf_.size()]; }
@@ -48,14 +51,13 @@ class history_ring {
 };
 
 /// out = c[0]·x + Σ_{j<k} c[j+1]·ring.back(j): one fused pass, no allocation.
-template <State S, std::size_t N>
-void combine_with_history(S& out, const S& x, const std::array<double, N>& c, const history_ring<S>& ring,
-                          std::size_t k) {
+template <class S, std::size_t N, class Ops>
+void combine_with_history(Ops& ops, S& out, const S& x, const std::array<double, N>& c,
+                          const history_ring<S>& ring, std::size_t k) {
   std::array<const S*, N> xs{};
   xs[0] = &x;
   for (std::size_t j = 0; j < k; ++j) xs[j + 1] = &ring.back(j);
-  state_ops<S>::lincomb(out, std::span<const double>(c.data(), k + 1),
-                        std::span<const S* const>(xs.data(), k + 1));
+  comb_n<N>(ops, out, c, xs, k + 1);
 }
 
 }  // namespace stork::detail

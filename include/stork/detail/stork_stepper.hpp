@@ -134,15 +134,16 @@ std::array<double, 5> collapsed_weights(const stork_coefficients& k, const P& pa
 template <State S, Parameterisation P>
 void stagewise_step(const stork_coefficients& k, const P& param, const output_polynomial& poly, double t,
                     double H, const S& y0, const std::array<const S*, 4>& F, S& out) {
-  std::vector<S> b = make_states(7, y0);
-  const state_space<S, P> sp{param, poly, t, H, F};
+  state_ops<S> ops;
+  std::vector<S> b = make_states(ops, 7, y0);
+  const state_space<S, P, state_ops<S>> sp{param, poly, t, H, F, ops};
   k.step(sp, H, y0, out, stage_buffers<S>{{&b[0], &b[1], &b[2]}, &b[3], &b[4], &b[5], &b[6]});
 }
 
 /// STORK's stepper. One model call per interval once the history holds `derivative_order` past outputs:
 /// the output (or, with extrapolate::velocity, the velocity) is stored in a ring and the whole step is one
 /// fused linear combination of x and up to four stored entries.
-template <class Method, State S, Parameterisation P>
+template <class Method, class S, Parameterisation P>
 class stork_stepper {
   enum class phase {
     startup,  // corrected, startup::runge_kutta: Heun (order 2) or Kutta RK3 (order 3) steps
@@ -160,13 +161,14 @@ class stork_stepper {
   using kutta3_startup = explicit_rk_stepper<kutta3_tableau, S, P>;
 
  public:
-  stork_stepper(const Method& m, std::span<const double> times, const S& x, const P& p)
+  template <class Ops>
+  stork_stepper(const Method& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
       : k_(Method::family, m.stages, m.derivative_order, m.variant),
         walk_(times, k_.name(), k_.reference() ? 3 : 2),
         param_(p),
         order_(static_cast<std::size_t>(m.derivative_order)),
         velocities_(checked_form(m.extrapolate) == extrapolate::velocity || output_is_velocity(p)),
-        ring_(k_.reference() && !output_is_velocity(p) ? 4 : order_ + 1, x) {
+        ring_(k_.reference() && !output_is_velocity(p) ? 4 : order_ + 1, x, ops) {
     if (m.startup != startup::automatic && m.startup != startup::runge_kutta &&
         m.startup != startup::multistep)
       fail(k_.name(), "startup", static_cast<int>(m.startup), "not a stork::startup value");
@@ -184,7 +186,7 @@ class stork_stepper {
               "stork: stork2: variant = reference is invalid with an ε model (the reference code's noise "
               "STORK-2 is broken, docs/reference.md §2.3); use variant::corrected");
         phase_ = phase::eps_first;
-        x0_.emplace(state_ops<S>::make_like(x));
+        x0_.emplace(ops.make_like(x));
       } else {
         throw error(std::string("stork: ") + k_.name() +
                     ": variant = reference is invalid with this model (the reference code extrapolates flow "
@@ -199,9 +201,9 @@ class stork_stepper {
     const std::size_t n = std::min<std::size_t>(order_ == 3 ? 2 : 1, walk_.intervals());
     const std::span<const double> head = walk_.times().first(n + 1);
     if (order_ == 3)
-      kutta3_.emplace(head, x, p, k_.name());
+      kutta3_.emplace(head, x, p, k_.name(), ops);
     else
-      heun_.emplace(head, x, p, k_.name());
+      heun_.emplace(head, x, p, k_.name(), ops);
     phase_ = phase::startup;
   }
 
@@ -219,59 +221,80 @@ class stork_stepper {
     }
   }
   bool done() const noexcept { return phase_ == phase::finished; }
+  /// The grid interval the next evaluation belongs to (the number of intervals for the final denoise).
+  std::size_t interval() const noexcept {
+    if (phase_ == phase::startup) return heun_ ? heun_->interval() : kutta3_->interval();
+    return walk_.interval();
+  }
+  /// True when the next evaluation is at a grid point t_n (false for the stage calls of a start-up).
+  bool at_grid_point() const noexcept {
+    switch (phase_) {
+      case phase::startup:
+        return heun_ ? heun_->at_grid_point() : kutta3_->at_grid_point();
+      case phase::ref_mid:
+      case phase::eps_half:
+      case phase::eps_probe:
+        return false;
+      default:
+        return true;
+    }
+  }
+  /// Where the engine may write the next model output (zero-copy): the history entry it may become.
+  S& output_slot() noexcept { return ring_.next(); }
   const stork_coefficients& coefficients() const noexcept { return k_; }
 
-  void advance(const S& out, S& x) {
+  template <class Ops>
+  void advance(Ops& ops, const S& out, S& x) {
     const double t = walk_.t0(), H = walk_.done() ? 0.0 : walk_.h();
     switch (phase_) {
       case phase::startup:
-        return startup_step(out, x);
+        return startup_step(ops, out, x);
       case phase::ref_first:  // Euler half-step to the inserted midpoint
-        keep(out, x, t);
-        lincomb<S, 2>(x, {1.0, 0.5 * H}, {&x, &out});
+        keep(ops, out, x, t);
+        comb<2>(ops, x, {1.0, 0.5 * H}, {&x, &out});
         phase_ = phase::ref_mid;
         return;
       case phase::ref_mid:  // AB2 with step H/2 from the midpoint onto σ_1; this output is discarded
-        lincomb<S, 3>(x, {1.0, 0.75 * H, -0.25 * H}, {&x, &out, &ring_.back(0)});
+        comb<3>(ops, x, {1.0, 0.75 * H, -0.25 * H}, {&x, &out, &ring_.back(0)});
         walk_.next();
         phase_ = phase::ref_ab2;
         return;
       case phase::ref_ab2: {  // variable-step AB2 against V_0
         const double hp = t - walk_.at(walk_.interval() - 1), r = H * H / (2.0 * hp);
         check_weights(std::array<double, 2>{H + r, -r}, t);
-        lincomb<S, 3>(x, {1.0, H + r, -r}, {&x, &out, &ring_.back(0)});
-        keep(out, x, t);
+        comb<3>(ops, x, {1.0, H + r, -r}, {&x, &out, &ring_.back(0)});
+        keep(ops, out, x, t);
         return end_interval();
       }
       case phase::eps_first: {  // x ← x0 − ½Δ·f(x0, t0, E0)
-        keep(out, x, t);
-        assign(*x0_, x);
+        keep(ops, out, x, t);
+        copy(ops, *x0_, x);
         const affine_velocity c = param_.affine(t);
-        lincomb<S, 2>(x, {1.0 + 0.5 * H * c.state, 0.5 * H * c.output}, {&*x0_, &out});
+        comb<2>(ops, x, {1.0 + 0.5 * H * c.state, 0.5 * H * c.output}, {&*x0_, &out});
         phase_ = phase::eps_half;
         return;
       }
       case phase::eps_half: {  // AB2 half-step predictor onto t1: x − ¾Δ f + ¼Δ f0
         const affine_velocity c = param_.affine(t + 0.5 * H), c0 = param_.affine(t);
-        lincomb<S, 4>(
-            x, {1.0 + 0.75 * H * c.state, 0.75 * H * c.output, -0.25 * H * c0.state, -0.25 * H * c0.output},
-            {&x, &out, &*x0_, &ring_.back(0)});
-        keep(out, x, t + 0.5 * H);
+        comb<4>(ops, x,
+                {1.0 + 0.75 * H * c.state, 0.75 * H * c.output, -0.25 * H * c0.state, -0.25 * H * c0.output},
+                {&x, &out, &*x0_, &ring_.back(0)});
+        keep(ops, out, x, t + 0.5 * H);
         phase_ = phase::eps_probe;
         return;
       }
       case phase::eps_probe: {  // the predicted state is discarded: one STORK step from (x0, t0)
         const output_polynomial poly = uniform_taylor(0.5 * H, 3);
-        collapsed_step(*x0_, {&ring_.back(1), &ring_.back(0), &out, &out}, poly, t, H, x);
+        collapsed_step(ops, *x0_, {&ring_.back(1), &ring_.back(0), &out, &out}, poly, t, H, x);
         return end_interval();
       }
       case phase::main:
-        return main_step(out, x, t, H);
+        return main_step(ops, out, x, t, H);
       case phase::denoise:  // Tweedie: the reference code omits the division by α (§2.6)
         if constexpr (ends_with_denoise_v<P>) {
           const affine_velocity c =
               k_.reference() ? affine_velocity{1.0, -param_.sigma(t)} : param_.denoise(t);
-          lincomb<S, 2>(x, {c.state, c.output}, {&x, &out});
+          comb<2>(ops, x, {c.state, c.output}, {&x, &out});
         }
         phase_ = phase::finished;
         return;
@@ -289,17 +312,21 @@ class stork_stepper {
 
   /// The Runge–Kutta start-up: the grid-point outputs go into the history, the steps are the start-up
   /// method's.
-  void startup_step(const S& out, S& x) {
+  template <class Ops>
+  void startup_step(Ops& ops, const S& out, S& x) {
     const bool grid_point = heun_ ? heun_->at_grid_point() : kutta3_->at_grid_point();
-    if (grid_point) keep(out, x, time());
-    bool finished_startup = false;
-    if (heun_) {
-      heun_->advance(out, x);
-      finished_startup = heun_->done();
-    } else {
-      kutta3_->advance(out, x);
-      finished_startup = kutta3_->done();
-    }
+    // A kept velocity is the start-up's velocity too (the output may have been converted in place, when
+    // the engine wrote it into output_buffer()).
+    const bool use_kept = grid_point && velocities_;
+    if (grid_point) keep(ops, out, x, time());
+    auto run = [&](auto& startup) {
+      if (use_kept)
+        startup.advance_velocity(ops, ring_.back(0), x);
+      else
+        startup.advance(ops, out, x);
+      return startup.done();
+    };
+    const bool finished_startup = heun_ ? run(*heun_) : run(*kutta3_);
     if (!finished_startup) return;
     const std::size_t n = order_ == 3 ? 2 : 1;
     for (std::size_t i = 0; i < n && !walk_.done(); ++i) walk_.next();
@@ -318,46 +345,53 @@ class stork_stepper {
       phase_ = ends_with_denoise_v<P> ? phase::denoise : phase::finished;
   }
 
-  void main_step(const S& out, S& x, double t, double H) {
+  template <class Ops>
+  void main_step(Ops& ops, const S& out, S& x, double t, double H) {
     if (!velocities_ && !k_.reference() && !callable_at(param_, walk_.t1())) {
       // The interval ends where the model cannot be called (σ = 0 for an ε, x̂₀ or v model): the stages
       // would integrate a(t) = O(1/σ). One Euler step lands on x̂₀ there (rectified flow and VE).
       const affine_velocity c = param_.affine(t);
-      lincomb<S, 2>(x, {1.0 + H * c.state, H * c.output}, {&x, &out});
+      comb<2>(ops, x, {1.0 + H * c.state, H * c.output}, {&x, &out});
       return end_interval();
     }
-    keep(out, x, t);
+    // The polynomial and the step weights first, from the times alone: a step whose weights overflow
+    // throws before the history changes. Entry i of the polynomial is the i-th newest after this output.
     output_polynomial poly;
-    std::array<const S*, 4> F{&ring_.back(0), &ring_.back(0), &ring_.back(0), &ring_.back(0)};
+    std::size_t points = 0;
     if (!k_.reference()) {  // Lagrange through the current and up to `order_` past entries, true times
-      const std::size_t n = std::min(ring_.size() - 1, order_);
+      const std::size_t n = std::min(ring_.size(), order_);
       std::array<double, 4> off{};
-      for (std::size_t i = 1; i <= n; ++i) F[i] = &ring_.back(i), off[i] = ring_.time(i) - t;
+      for (std::size_t i = 1; i <= n; ++i) off[i] = ring_.time(i - 1) - t;
       poly = output_polynomial::lagrange(off, n + 1);
+      points = n + 1;
     } else if (velocities_) {  // §2.2: uniform D1, non-uniform D2
-      const double h1 = ring_.time(1) - t, h2 = ring_.time(2) - ring_.time(1);
+      const double h1 = ring_.time(0) - t, h2 = ring_.time(1) - ring_.time(0);
       poly = reference_flow_taylor(h1, h2);
-      F[1] = &ring_.back(1), F[2] = &ring_.back(2);
+      points = 3;
     } else {  // §2.6: uniform differences with the reference's fixed spacing Δ = τ0 − τ1
       const double delta = walk_.at(0) - walk_.at(1);
-      const std::size_t points = main_steps_ >= 2 ? 4 : 3;
+      points = main_steps_ >= 2 ? 4 : 3;
       poly = uniform_taylor(main_steps_ == 0 ? 0.5 * delta : delta, points);
-      for (std::size_t i = 1; i < points; ++i) F[i] = &ring_.back(i);
     }
-    collapsed_step(x, F, poly, t, H, x);
+    const std::array<double, 5> w = collapsed_weights(k_, param_, velocities_, poly, t, H);
+    check_weights(std::span<const double>(w.data(), poly.outputs + 1), t);
+    keep(ops, out, x, t);
+    std::array<const S*, 5> xs{&x, &ring_.back(0), &ring_.back(0), &ring_.back(0), &ring_.back(0)};
+    for (std::size_t i = 1; i < points; ++i) xs[i + 1] = &ring_.back(i);
+    comb_n<5>(ops, x, w, xs, poly.outputs + 1);
     ++main_steps_;
     end_interval();
   }
 
   /// x_out = w0·y0 + Σ w_{i+1}·F_i: the whole step as one fused linear combination.
-  void collapsed_step(const S& y0, const std::array<const S*, 4>& F, const output_polynomial& poly, double t,
-                      double H, S& x_out) {
+  template <class Ops>
+  void collapsed_step(Ops& ops, const S& y0, const std::array<const S*, 4>& F, const output_polynomial& poly,
+                      double t, double H, S& x_out) {
     const std::array<double, 5> w = collapsed_weights(k_, param_, velocities_, poly, t, H);
     const std::size_t n = poly.outputs + 1;
     check_weights(std::span<const double>(w.data(), n), t);
     const std::array<const S*, 5> xs{&y0, F[0], F[1], F[2], F[3]};
-    state_ops<S>::lincomb(x_out, std::span<const double>(w.data(), n),
-                          std::span<const S* const>(xs.data(), n));
+    comb_n<5>(ops, x_out, w, xs, n);
   }
 
   /// Throws stork::error, before anything is changed, when the weights of the step from t overflow:
@@ -375,13 +409,14 @@ class stork_stepper {
 
   /// Stores the output at (x, t) as the newest history entry: as it is, or as the velocity
   /// (extrapolate::velocity with a non-velocity output: one pass).
-  void keep(const S& out, const S& x, double t) {
+  template <class Ops>
+  void keep(Ops& ops, const S& out, const S& x, double t) {
     S& slot = ring_.next();
     if (velocities_ && !output_is_velocity(param_)) {
       const affine_velocity c = param_.affine(t);
-      lincomb<S, 2>(slot, {c.state, c.output}, {&x, &out});
+      comb<2>(ops, slot, {c.state, c.output}, {&x, &out});
     } else if (&slot != &out) {
-      assign(slot, out);
+      copy(ops, slot, out);
     }
     ring_.push(t);
   }

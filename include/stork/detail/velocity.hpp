@@ -12,16 +12,18 @@ namespace stork::detail {
 /// Turns a model output into the velocity at (x, t). When the output is the velocity
 /// (`output_is_velocity`) this is the output itself: no pass over memory, no buffer; otherwise one
 /// two-term linear combination into a buffer allocated once, by the constructor.
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class velocity_of {
  public:
-  velocity_of(const P& p, const S& like) : p_(p), pass_through_(output_is_velocity(p)) {
-    if (!pass_through_) buf_.emplace_back(state_ops<S>::make_like(like));
+  template <class Ops>
+  velocity_of(const P& p, const S& like, Ops& ops) : p_(p), pass_through_(output_is_velocity(p)) {
+    if (!pass_through_) buf_.emplace_back(ops.make_like(like));
   }
-  const S& operator()(const S& out, const S& x, double t) {
+  template <class Ops>
+  const S& operator()(Ops& ops, const S& out, const S& x, double t) {
     if (pass_through_) return out;
     const affine_velocity c = p_.affine(t);
-    lincomb<S, 2>(buf_.front(), {c.state, c.output}, {&x, &out});
+    comb<2>(ops, buf_.front(), {c.state, c.output}, {&x, &out});
     return buf_.front();
   }
   const P& param() const noexcept { return p_; }

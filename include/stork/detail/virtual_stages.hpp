@@ -46,23 +46,25 @@ struct coord_space {
 };
 
 /// Vectors are states; the outputs F0..F3 are real states (unused ones may repeat F0).
-template <State S, Parameterisation P>
+template <class S, Parameterisation P, class Ops>
 struct state_space {
   using vec = S;
   const P& param;
   const output_polynomial& poly;
   double t, H;
   std::array<const S*, 4> F;
+  Ops& ops;
 
   template <std::size_t N>
   void comb(S& out, const std::array<double, N>& a, const std::array<const S*, N>& x) const {
-    lincomb<S, N>(out, a, x);
+    detail::comb<N>(ops, out, a, x);
   }
   void velocity(double c, const S& y, S& out) const {
     const affine_velocity av = param.affine(t + c * H);
     const std::array<double, 4> p = poly.at(c * H);
     const double b = av.output;
-    lincomb<S, 5>(out, {av.state, b * p[0], b * p[1], b * p[2], b * p[3]}, {&y, F[0], F[1], F[2], F[3]});
+    detail::comb<5>(ops, out, {av.state, b * p[0], b * p[1], b * p[2], b * p[3]},
+                    {&y, F[0], F[1], F[2], F[3]});
   }
 };
 

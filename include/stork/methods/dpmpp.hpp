@@ -15,7 +15,7 @@
 
 namespace stork {
 namespace detail {
-template <class Method, State S, Parameterisation P>
+template <class Method, class S, Parameterisation P>
 class dpmpp_stepper;
 }
 
@@ -35,7 +35,7 @@ struct dpmpp_2m {
   /// First order on the last interval (diffusers lowers it only below 15 steps; here whenever set).
   bool lower_order_final = true;
   static constexpr int order = 2;
-  template <State S, Parameterisation P>
+  template <class S, Parameterisation P, class Ops>
   using stepper = detail::dpmpp_stepper<dpmpp_2m, S, P>;
 };
 
@@ -58,7 +58,7 @@ struct dpmpp_3m {
   /// Use the published D2 weight (second order) instead of the exact one (third order).
   bool diffusers_parity = false;
   static constexpr int order = 3;
-  template <State S, Parameterisation P>
+  template <class S, Parameterisation P, class Ops>
   using stepper = detail::dpmpp_stepper<dpmpp_3m, S, P>;
 };
 
@@ -82,7 +82,7 @@ inline std::array<double, 3> dpmpp_weights(int order, double lambda_t, const std
   return {p1 + a0 / r0, -a0 / r0 + a1 / r1, -a1 / r1};
 }
 
-template <class Method, State S, Parameterisation P>
+template <class Method, class S, Parameterisation P>
 class dpmpp_stepper {
   static_assert(
       DataPrediction<P>,
@@ -91,35 +91,41 @@ class dpmpp_stepper {
       "integrate); a plain velocity field is read as rectified flow");
 
  public:
-  dpmpp_stepper(const Method& m, std::span<const double> times, const S& x, const P& p)
+  template <class Ops>
+  dpmpp_stepper(const Method& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
       : walk_(times, name()),
         grid_(times, p, name()),
         param_(p),
         order_(Method::order),
         lower_order_final_(m.lower_order_final),
         parity_(parity_of(m)),
-        ring_(static_cast<std::size_t>(Method::order), x) {}
+        ring_(static_cast<std::size_t>(Method::order), x, ops) {}
 
   double time() const noexcept { return walk_.t0(); }
   bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  static constexpr bool at_grid_point() noexcept { return true; }
+  /// Where the engine may write the next model output (zero-copy): the ring entry it becomes.
+  S& output_slot() noexcept { return ring_.next(); }
 
   /// Stores x̂₀ of the model output at (x, t_n), then moves x to t_{n+1}.
-  void advance(const S& out, S& x) {
+  template <class Ops>
+  void advance(Ops& ops, const S& out, S& x) {
     const std::size_t n = walk_.interval();
     const affine_velocity c = param_.denoise(walk_.t0());
     S& d = ring_.next();
-    lincomb<S, 2>(d, {c.state, c.output}, {&x, &out});
+    comb<2>(ops, d, {c.state, c.output}, {&x, &out});
     ring_.push(walk_.t0());
     const int k = multistep_order(order_, lower_order_final_, n, walk_.intervals(), grid_);
     if (n + 1 == walk_.intervals() && grid_.ends_at_data()) {
-      assign(x, d);  // σ = 0: the limit of the update is x̂₀
+      copy(ops, x, d);  // σ = 0: the limit of the update is x̂₀
     } else {
       std::array<double, 3> lam{grid_.lambda(n), 0.0, 0.0};
       for (std::size_t j = 1; j < static_cast<std::size_t>(k); ++j) lam[j] = grid_.lambda(n - j);
       const std::array<double, 3> w = dpmpp_weights(k, grid_.lambda(n + 1), lam, parity_);
       const double at = grid_.alpha(n + 1);
       const std::array<double, 4> coef{grid_.sigma(n + 1) / grid_.sigma(n), at * w[0], at * w[1], at * w[2]};
-      combine_with_history(x, x, coef, ring_, static_cast<std::size_t>(k));
+      combine_with_history(ops, x, x, coef, ring_, static_cast<std::size_t>(k));
     }
     walk_.next();
   }

@@ -11,29 +11,33 @@
 
 namespace stork {
 namespace detail {
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class euler_stepper;
 }
 
 /// @brief Explicit Euler, x_{n+1} = x_n + h·f(t_n, x_n). Order 1.
 /// @par Cost: 1 model call per step; one pass over memory per step; no temporaries for flow velocities.
 struct euler {
-  template <State S, Parameterisation P>
+  template <class S, Parameterisation P, class Ops>
   using stepper = detail::euler_stepper<S, P>;
 };
 
 namespace detail {
 
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class euler_stepper {
  public:
-  euler_stepper(const euler&, std::span<const double> times, const S& x, const P& p)
-      : walk_(times, "euler"), vel_(p, x) {}
+  template <class Ops>
+  euler_stepper(const euler&, std::span<const double> times, const S& x, const P& p, Ops& ops)
+      : walk_(times, "euler"), vel_(p, x, ops) {}
   double time() const noexcept { return walk_.t0(); }
   bool done() const noexcept { return walk_.done(); }
-  void advance(const S& out, S& x) {
-    const S& v = vel_(out, x, walk_.t0());
-    lincomb<S, 2>(x, {1.0, walk_.h()}, {&x, &v});
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  static constexpr bool at_grid_point() noexcept { return true; }
+  template <class Ops>
+  void advance(Ops& ops, const S& out, S& x) {
+    const S& v = vel_(ops, out, x, walk_.t0());
+    comb<2>(ops, x, {1.0, walk_.h()}, {&x, &v});
     walk_.next();
   }
 

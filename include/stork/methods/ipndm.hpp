@@ -18,7 +18,7 @@
 
 namespace stork {
 namespace detail {
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class ipndm_stepper;
 }
 
@@ -39,7 +39,7 @@ struct ipndm {
   int order = 4;
   /// Order at most the number of intervals left (off by default, as in zju-pi/diff-sampler and ComfyUI).
   bool lower_order_final = false;
-  template <State S, Parameterisation P>
+  template <class S, Parameterisation P, class Ops>
   using stepper = detail::ipndm_stepper<S, P>;
 };
 
@@ -72,21 +72,27 @@ inline std::array<double, 4> adams_bashforth_weights(int k, const std::array<dou
   return beta;
 }
 
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class ipndm_stepper {
  public:
-  ipndm_stepper(const ipndm& m, std::span<const double> times, const S& x, const P& p)
+  template <class Ops>
+  ipndm_stepper(const ipndm& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
       : order_(checked_order(m.order)),
         walk_(times, "ipndm"),
         param_(p),
         lower_order_final_(m.lower_order_final),
-        ring_(static_cast<std::size_t>(order_), x) {}
+        ring_(static_cast<std::size_t>(order_), x, ops) {}
 
   double time() const noexcept { return walk_.t0(); }
   bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  static constexpr bool at_grid_point() noexcept { return true; }
+  /// Where the engine may write the next model output (zero-copy): the ring entry it becomes.
+  S& output_slot() noexcept { return ring_.next(); }
 
   /// Stores the velocity at (x, t_n) and takes one Adams–Bashforth step to t_{n+1}.
-  void advance(const S& out, S& x) {
+  template <class Ops>
+  void advance(Ops& ops, const S& out, S& x) {
     const std::size_t n = walk_.interval();
     std::size_t k = std::min(static_cast<std::size_t>(order_), n + 1);
     if (lower_order_final_) k = std::min(k, walk_.intervals() - n);
@@ -100,14 +106,14 @@ class ipndm_stepper {
              "size");
     S& v = ring_.next();
     if (output_is_velocity(param_)) {
-      if (&v != &out) assign(v, out);
+      if (&v != &out) copy(ops, v, out);
     } else {
       const affine_velocity c = param_.affine(walk_.t0());
-      lincomb<S, 2>(v, {c.state, c.output}, {&x, &out});
+      comb<2>(ops, v, {c.state, c.output}, {&x, &out});
     }
     ring_.push(walk_.t0());
     const std::array<double, 5> coef{1.0, beta[0], beta[1], beta[2], beta[3]};
-    combine_with_history(x, x, coef, ring_, k);
+    combine_with_history(ops, x, x, coef, ring_, k);
     walk_.next();
   }
 

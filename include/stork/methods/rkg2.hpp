@@ -14,7 +14,7 @@
 
 namespace stork {
 namespace detail {
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class rkg2_stepper;
 }
 
@@ -25,7 +25,7 @@ class rkg2_stepper;
 /// @par Cost: s model calls per step; 3 temporaries (step start, f at the step start, last increment).
 struct rkg2 {
   int stages = 10;
-  template <State S, Parameterisation P>
+  template <class S, Parameterisation P, class Ops>
   using stepper = detail::rkg2_stepper<S, P>;
 };
 
@@ -71,40 +71,44 @@ struct rkg2_coefficients {
   }
 };
 
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class rkg2_stepper {
  public:
-  rkg2_stepper(const rkg2& m, std::span<const double> times, const S& x, const P& p)
+  template <class Ops>
+  rkg2_stepper(const rkg2& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
       : k_(m.stages),
         walk_(times, "rkg2"),
-        vel_(p, x),
-        y0_(state_ops<S>::make_like(x)),
-        f0_(state_ops<S>::make_like(x)),
-        d_(state_ops<S>::make_like(x)) {}
+        vel_(p, x, ops),
+        y0_(ops.make_like(x)),
+        f0_(ops.make_like(x)),
+        d_(ops.make_like(x)) {}
   double time() const noexcept { return walk_.t0() + k_.c[j_] * walk_.h(); }
   bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  bool at_grid_point() const noexcept { return j_ == 0; }
 
   /// Consumes f_j = f(t + c_j h, Y_j) and moves x from Y_j to Y_{j+1}. Keeps d = Y_j − Y_{j−1}, so
   /// the recurrence needs no copy of Y_{j−1}: two passes per stage.
-  void advance(const S& out, S& x) {
+  template <class Ops>
+  void advance(Ops& ops, const S& out, S& x) {
     const double h = walk_.h();
-    const S& v = vel_(out, x, time());
+    const S& v = vel_(ops, out, x, time());
     if (j_ == 0 && !callable_at(vel_.param(), walk_.t1())) {  // see the struct's doc: one Euler step
-      lincomb<S, 2>(x, {1.0, h}, {&x, &v});
+      comb<2>(ops, x, {1.0, h}, {&x, &v});
       walk_.next();
       return;
     }
     if (j_ == 0) {
-      assign(y0_, x);
-      assign(f0_, v);
-      lincomb<S, 1>(d_, {k_.mu_tilde[1] * h}, {&f0_});
+      copy(ops, y0_, x);
+      copy(ops, f0_, v);
+      comb<1>(ops, d_, {k_.mu_tilde[1] * h}, {&f0_});
     } else {
       const auto j = j_ + 1;  // coefficients of Y_{j+1}
       const double mu = k_.mu[j], nu = k_.nu[j];
-      lincomb<S, 5>(d_, {mu + nu - 1.0, -nu, 1.0 - mu - nu, k_.mu_tilde[j] * h, k_.gamma_tilde[j] * h},
-                    {&x, &d_, &y0_, &v, &f0_});
+      comb<5>(ops, d_, {mu + nu - 1.0, -nu, 1.0 - mu - nu, k_.mu_tilde[j] * h, k_.gamma_tilde[j] * h},
+              {&x, &d_, &y0_, &v, &f0_});
     }
-    lincomb<S, 2>(x, {1.0, 1.0}, {&x, &d_});
+    comb<2>(ops, x, {1.0, 1.0}, {&x, &d_});
     if (++j_ == static_cast<std::size_t>(k_.s)) {
       j_ = 0;
       walk_.next();

@@ -16,7 +16,7 @@
 
 namespace stork {
 namespace detail {
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class rock4_stepper;
 }
 
@@ -27,7 +27,7 @@ class rock4_stepper;
 /// @par Cost: m + 4 model calls per step; 4 temporaries.
 struct rock4 {
   int stages = 10;
-  template <State S, Parameterisation P>
+  template <class S, Parameterisation P, class Ops>
   using stepper = detail::rock4_stepper<S, P>;
 };
 
@@ -68,31 +68,35 @@ struct rock4_coefficients {
   }
 };
 
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class rock4_stepper {
  public:
-  rock4_stepper(const rock4& method, std::span<const double> times, const S& x, const P& p)
+  template <class Ops>
+  rock4_stepper(const rock4& method, std::span<const double> times, const S& x, const P& p, Ops& ops)
       : k_(method.stages),
         walk_(times, "rock4"),
-        vel_(p, x),
-        d_(state_ops<S>::make_like(x)),
-        ym_(state_ops<S>::make_like(x)),
-        k1_(state_ops<S>::make_like(x)),
-        k2_(state_ops<S>::make_like(x)) {}
+        vel_(p, x, ops),
+        d_(ops.make_like(x)),
+        ym_(ops.make_like(x)),
+        k1_(ops.make_like(x)),
+        k2_(ops.make_like(x)) {}
 
   double time() const noexcept {
     const auto m = static_cast<std::size_t>(k_.m);
     return walk_.t0() + (j_ < m ? k_.c[j_] : k_.cf[j_ - m]) * walk_.h();
   }
   bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  bool at_grid_point() const noexcept { return j_ == 0; }
 
   /// Stage j < m consumes f(Y_j) and moves x to Y_{j+1} (keeping d = Y_j − Y_{j−1}: two passes);
   /// stages m..m+3 are the finishing procedure from Y_m.
-  void advance(const S& out, S& x) {
+  template <class Ops>
+  void advance(Ops& ops, const S& out, S& x) {
     const double h = walk_.h();
-    const S& v = vel_(out, x, time());
+    const S& v = vel_(ops, out, x, time());
     if (j_ == 0 && !callable_at(vel_.param(), walk_.t1())) {  // see the struct's doc: one Euler step
-      lincomb<S, 2>(x, {1.0, h}, {&x, &v});
+      comb<2>(ops, x, {1.0, h}, {&x, &v});
       walk_.next();
       return;
     }
@@ -101,23 +105,23 @@ class rock4_stepper {
     if (j_ < m) {
       const std::size_t j = j_ + 1;  // coefficients of Y_{j+1}
       if (j_ == 0)
-        lincomb<S, 1>(d_, {h * k_.mu[1]}, {&v});
+        comb<1>(ops, d_, {h * k_.mu[1]}, {&v});
       else
-        lincomb<S, 2>(d_, {k_.kappa[j], h * k_.mu[j]}, {&d_, &v});
-      lincomb<S, 2>(x, {1.0, 1.0}, {&x, &d_});
+        comb<2>(ops, d_, {k_.kappa[j], h * k_.mu[j]}, {&d_, &v});
+      comb<2>(ops, x, {1.0, 1.0}, {&x, &d_});
     } else if (j_ == m) {
-      assign(ym_, x);
-      assign(k1_, v);
-      lincomb<S, 2>(x, {1.0, h * a[0]}, {&ym_, &k1_});
+      copy(ops, ym_, x);
+      copy(ops, k1_, v);
+      comb<2>(ops, x, {1.0, h * a[0]}, {&ym_, &k1_});
     } else if (j_ == m + 1) {
-      assign(k2_, v);
-      lincomb<S, 3>(x, {1.0, h * a[1], h * a[2]}, {&ym_, &k1_, &k2_});
+      copy(ops, k2_, v);
+      comb<3>(ops, x, {1.0, h * a[1], h * a[2]}, {&ym_, &k1_, &k2_});
     } else if (j_ == m + 2) {
-      assign(d_, v);  // d_ holds K3 during the finishing procedure
-      lincomb<S, 4>(x, {1.0, h * a[3], h * a[4], h * a[5]}, {&ym_, &k1_, &k2_, &d_});
+      copy(ops, d_, v);  // d_ holds K3 during the finishing procedure
+      comb<4>(ops, x, {1.0, h * a[3], h * a[4], h * a[5]}, {&ym_, &k1_, &k2_, &d_});
     } else {
       const auto& b = k_.b;
-      lincomb<S, 5>(x, {1.0, h * b[0], h * b[1], h * b[2], h * b[3]}, {&ym_, &k1_, &k2_, &d_, &v});
+      comb<5>(ops, x, {1.0, h * b[0], h * b[1], h * b[2], h * b[3]}, {&ym_, &k1_, &k2_, &d_, &v});
     }
     if (++j_ == m + 4) {
       j_ = 0;

@@ -17,7 +17,7 @@
 
 namespace stork {
 namespace detail {
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class unipc_stepper;
 }
 
@@ -40,7 +40,7 @@ struct unipc {
   bool lower_order_final = true;
   /// false: UniP-p alone (diffusers' `disable_corrector` on every step).
   bool corrector = true;
-  template <State S, Parameterisation P>
+  template <class S, Parameterisation P, class Ops>
   using stepper = detail::unipc_stepper<S, P>;
 };
 
@@ -119,7 +119,7 @@ inline unipc_weight_set unipc_weights(int order, double lambda_t, const std::arr
   return w;
 }
 
-template <State S, Parameterisation P>
+template <class S, Parameterisation P>
 class unipc_stepper {
   static_assert(
       DataPrediction<P>,
@@ -128,27 +128,33 @@ class unipc_stepper {
       "integrate); a plain velocity field is read as rectified flow");
 
  public:
-  unipc_stepper(const unipc& m, std::span<const double> times, const S& x, const P& p)
+  template <class Ops>
+  unipc_stepper(const unipc& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
       : order_(checked_order(m.order)),
         walk_(times, "unipc"),
         grid_(times, p, "unipc"),
         param_(p),
         lower_order_final_(m.lower_order_final),
         corrector_(m.corrector),
-        ring_(static_cast<std::size_t>(order_) + 1, x) {}
+        ring_(static_cast<std::size_t>(order_) + 1, x, ops) {}
 
   double time() const noexcept { return walk_.t0(); }
   bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  static constexpr bool at_grid_point() noexcept { return true; }
+  /// Where the engine may write the next model output (zero-copy): the ring entry it becomes.
+  S& output_slot() noexcept { return ring_.next(); }
 
   /// Stores x̂₀ of the model output at (x, t_n), corrects x at t_n (UniC) and predicts x at t_{n+1} (UniP).
-  void advance(const S& out, S& x) {
+  template <class Ops>
+  void advance(Ops& ops, const S& out, S& x) {
     const std::size_t n = walk_.interval();
     const affine_velocity c = param_.denoise(walk_.t0());
     S& d = ring_.next();
-    lincomb<S, 2>(d, {c.state, c.output}, {&x, &out});
+    comb<2>(ops, d, {c.state, c.output}, {&x, &out});
     ring_.push(walk_.t0());
     if (n + 1 == walk_.intervals() && grid_.ends_at_data()) {
-      assign(x, d);  // σ = 0: the limit of the update is x̂₀ (the correction is multiplied by σ_{n+1} = 0)
+      copy(ops, x, d);  // σ = 0: the limit of the update is x̂₀ (the correction is multiplied by σ_{n+1} = 0)
       prev_order_ = 1;
       walk_.next();
       return;
@@ -173,7 +179,7 @@ class unipc_stepper {
     const double at = grid_.alpha(n + 1);
     for (std::size_t j = 0; j < static_cast<std::size_t>(k); ++j) coef[j + 1] += at * w.pred[j];
     terms = std::max(terms, static_cast<std::size_t>(k));
-    combine_with_history(x, x, coef, ring_, terms);
+    combine_with_history(ops, x, x, coef, ring_, terms);
     prev_order_ = k;
     walk_.next();
   }

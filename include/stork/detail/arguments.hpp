@@ -1,0 +1,114 @@
+/// @file
+/// @brief Internal: the optional arguments of `make_scheduler` and `integrate` — a parameterisation or
+/// process, `sampler_options`, a state-operations object, a noise source, an observer — recognised by
+/// what they are, in any order; and the noise-source wrapper that checks each draw.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "stork/error.hpp"
+#include "stork/model/model.hpp"
+#include "stork/model/parameterisation.hpp"
+#include "stork/model/process.hpp"
+#include "stork/sampler_options.hpp"
+#include "stork/state.hpp"
+
+namespace stork::detail {
+
+/// No noise source: the deterministic methods.
+struct no_noise {};
+/// No observer.
+struct no_observer {};
+
+/// A stochastic method declares `static constexpr bool stochastic = true` and its stepper takes the noise
+/// source as a fourth argument of `advance`.
+template <class Method>
+constexpr bool is_stochastic_v = requires {
+  requires Method::stochastic;
+};
+
+enum class arg_kind { options, param, ops, observer, noise, unknown };
+
+template <class A, class S>
+constexpr arg_kind kind_of() {
+  using T = std::remove_cvref_t<A>;
+  if constexpr (std::is_same_v<T, sampler_options>)
+    return arg_kind::options;
+  else if constexpr (Parameterisation<T> || NoiseProcess<T>)
+    return arg_kind::param;
+  else if constexpr (StateOps<T, S>)
+    return arg_kind::ops;
+  else if constexpr (std::invocable<T&, const step_info<S>&>)
+    return arg_kind::observer;
+  else if constexpr (std::invocable<T&, S&>)
+    return arg_kind::noise;
+  else
+    return arg_kind::unknown;
+}
+
+template <arg_kind K, class S, class... A>
+constexpr std::size_t count_of = (std::size_t{0} + ... + (kind_of<A, S>() == K ? 1 : 0));
+
+/// Static checks of the optional arguments: every one recognised, none twice, only where allowed.
+template <class S, bool allow_param, bool allow_observer, class... A>
+constexpr void check_arguments() {
+  static_assert(
+      ((kind_of<A, S>() != arg_kind::unknown) && ...),
+      "stork: an argument after the grid and the state is none of: a parameterisation or noise process "
+      "(make_scheduler), stork::sampler_options, a state-operations object (make_like, lincomb), a "
+      "noise source noise(S&), an observer observer(const stork::step_info<S>&) (integrate)");
+  static_assert(count_of<arg_kind::options, S, A...> <= 1, "stork: sampler_options given twice");
+  static_assert(count_of<arg_kind::param, S, A...> <= 1, "stork: two parameterisations given");
+  static_assert(count_of<arg_kind::ops, S, A...> <= 1, "stork: two state-operations objects given");
+  static_assert(count_of<arg_kind::noise, S, A...> <= 1, "stork: two noise sources given");
+  static_assert(count_of<arg_kind::observer, S, A...> <= 1, "stork: two observers given");
+  static_assert(
+      allow_param || count_of<arg_kind::param, S, A...> == 0,
+      "stork: integrate takes the parameterisation from the field: use stork::field(model, process, "
+      "prediction)");
+  static_assert(allow_observer || count_of<arg_kind::observer, S, A...> == 0,
+                "stork: make_scheduler takes no observer: the loop is the engine's (see interval(), "
+                "at_grid_point(), denoised())");
+}
+
+/// The first argument of kind K (a copy), or `d`.
+template <arg_kind K, class S, class D>
+D pick(D d) {
+  return d;
+}
+template <arg_kind K, class S, class D, class A, class... R>
+auto pick(D d, A&& a, R&&... r) {
+  if constexpr (kind_of<A, S>() == K)
+    return std::remove_cvref_t<A>(std::forward<A>(a));
+  else
+    return pick<K, S>(std::move(d), std::forward<R>(r)...);
+}
+
+/// What a stochastic stepper calls for noise: the engine's source, then checks that it kept the size and
+/// (unless turned off) wrote finite values. The stepper draws before it changes anything, so a bad draw
+/// leaves x and the scheduler as they were.
+template <class Noise, class Ops, class S>
+struct checked_noise {
+  Noise& noise;
+  Ops& ops;
+  std::size_t size;
+  bool check_finite;
+
+  void operator()(S& out) {
+    noise(out);
+    if constexpr (ops_size<Ops, S>) {
+      const std::size_t n = ops.size(out);
+      if (n != size)
+        fail("noise source", "output size", n, "expected " + std::to_string(size) + " (it must not resize)");
+    }
+    if constexpr (ops_all_finite<Ops, S>)
+      if (check_finite && !ops.all_finite(out))
+        throw error("stork: noise source: the draw contains NaN or Inf");
+  }
+};
+
+}  // namespace stork::detail
