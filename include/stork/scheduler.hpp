@@ -212,7 +212,7 @@ auto make_scheduler(const Method& method, std::span<const double> times, const S
   using namespace detail;
   check_arguments<S, /*allow_param=*/true, /*allow_observer=*/false, Args...>();
   auto param = as_parameterisation(pick<arg_kind::param, S>(flow_velocity{}, std::forward<Args>(args)...));
-  auto ops = pick<arg_kind::ops, S>(state_ops<S>{}, std::forward<Args>(args)...);
+  auto ops = pick_ops<S>(std::forward<Args>(args)...);
   auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
   const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
   return scheduler<Method, S, decltype(param), decltype(ops), decltype(noise)>(
@@ -259,12 +259,12 @@ stats run(const Method& method, Model& model, const P& param, S& x, std::span<co
 /// model's own exception), x is left as it was.
 /// @par Cost: the method's model calls per step; one working state up front plus the method's temporaries.
 template <class Method, class S, class F, class... Args>
-requires std::invocable<F&, const S&, double, S&> stats integrate(const Method& method, F&& f, S& x,
-                                                                  std::span<const double> times,
-                                                                  Args&&... args) {
+requires(std::invocable<F&, const S&, double, S&> ||
+         detail::parameterised_field<std::remove_cvref_t<F>>) stats
+    integrate(const Method& method, F&& f, S& x, std::span<const double> times, Args&&... args) {
   using namespace detail;
   check_arguments<S, /*allow_param=*/false, /*allow_observer=*/true, Args...>();
-  auto ops = pick<arg_kind::ops, S>(state_ops<S>{}, std::forward<Args>(args)...);
+  auto ops = pick_ops<S>(std::forward<Args>(args)...);
   auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
   auto observer = pick<arg_kind::observer, S>(no_observer{}, std::forward<Args>(args)...);
   const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);

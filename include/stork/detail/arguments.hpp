@@ -88,6 +88,17 @@ auto pick(D d, A&& a, R&&... r) {
     return pick<K, S>(std::move(d), std::forward<R>(r)...);
 }
 
+/// The state-operations object among the arguments, or `state_ops<S>{}` when there is none. The default is
+/// named only then: a state type that comes with its own ops object (a tensor that only a context can
+/// allocate) needs no `state_ops` specialisation.
+template <class S, class... A>
+auto pick_ops(A&&... a) {
+  if constexpr (count_of<arg_kind::ops, S, A...> == 0)
+    return state_ops<S>{};
+  else
+    return pick<arg_kind::ops, S>(no_observer{}, std::forward<A>(a)...);
+}
+
 /// What a stochastic stepper calls for noise: the engine's source, then checks that it kept the size and
 /// (unless turned off) wrote finite values. The stepper draws before it changes anything, so a bad draw
 /// leaves x and the scheduler as they were.
