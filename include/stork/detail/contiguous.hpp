@@ -42,22 +42,46 @@ inline constexpr std::size_t simd_float_bytes = 16;
 typedef float simd_float __attribute__((vector_size(simd_float_bytes)));
 inline constexpr std::size_t simd_float_lanes = simd_float_bytes / sizeof(float);
 
-/// out[i] = Σ_k c[k]·p[k][i] for n floats: whole vectors, then the remaining elements one by one with the
-/// same arithmetic (the result does not depend on an element's position). All inputs of a vector are
-/// loaded before that vector of out is stored, so out may alias any input.
-template <std::size_t... K>
+/// c[K]·x, or x itself for the first term when its coefficient is 1 (`Unit`): the same value, one
+/// multiplication less (the common x + Σ w_k·F_k of Euler, STORK on flows and iPNDM).
+template <bool Unit, std::size_t K, class V, class C>
+V times(const C* c, const V* x) {
+  if constexpr (Unit && K == 0)
+    return x[0];
+  else
+    return c[K] * x[K];
+}
+
+/// out[i] = Σ_k c[k]·p[k][i] for n floats: pairs of whole vectors (two per iteration: the loop overhead
+/// is then small enough that the loop runs at the speed of the cache whatever its alignment in the
+/// code), one more whole vector if there is one, then the remaining elements one by one with the same
+/// arithmetic (the result does not depend on an element's position). All inputs of an iteration are
+/// loaded before its outputs are stored, so out may alias any input.
+template <bool Unit, std::size_t... K>
 void lincomb_simd_float(float* out, std::size_t n, const float* c, const float* const* p,
                         std::index_sequence<K...>) {
-  constexpr std::size_t w = simd_float_lanes;
+  constexpr std::size_t w = simd_float_lanes, bytes = sizeof(simd_float);
   const simd_float cv[] = {(simd_float{} + c[K])...};  // broadcasts
-  const std::size_t whole = n - n % w;
-  for (std::size_t i = 0; i < whole; i += w) {
-    simd_float v[sizeof...(K)];
-    (std::memcpy(&v[K], p[K] + i, sizeof(simd_float)), ...);  // unaligned loads
-    const simd_float r = (... + (cv[K] * v[K]));
-    std::memcpy(out + i, &r, sizeof(simd_float));
+  const std::size_t pairs = n - n % (2 * w), whole = n - n % w;
+  for (std::size_t i = 0; i < pairs; i += 2 * w) {
+    simd_float u[sizeof...(K)], v[sizeof...(K)];
+    (std::memcpy(&u[K], p[K] + i, bytes), ...);  // unaligned loads
+    (std::memcpy(&v[K], p[K] + i + w, bytes), ...);
+    const simd_float ru = (... + times<Unit, K>(cv, u)), rv = (... + times<Unit, K>(cv, v));
+    std::memcpy(out + i, &ru, bytes);
+    std::memcpy(out + i + w, &rv, bytes);
   }
-  for (std::size_t i = whole; i < n; ++i) out[i] = (... + (c[K] * p[K][i]));
+  if (pairs < whole) {
+    simd_float u[sizeof...(K)];
+    (std::memcpy(&u[K], p[K] + pairs, bytes), ...);
+    const simd_float ru = (... + times<Unit, K>(cv, u));
+    std::memcpy(out + pairs, &ru, bytes);
+  }
+  for (std::size_t i = whole; i < n; ++i) {
+    float u[sizeof...(K)];
+    ((u[K] = p[K][i]), ...);
+    out[i] = (... + times<Unit, K>(c, u));
+  }
 }
 #endif
 
@@ -73,7 +97,10 @@ void lincomb_fixed(T* out, std::size_t n, const double* a, const T* const* x,
   const R c[] = {static_cast<R>(a[K])...};
   const T* const p[] = {x[K]...};
 #if defined(__GNUC__)
-  if constexpr (std::is_same_v<T, float>) return lincomb_simd_float(out, n, c, p, terms);
+  if constexpr (std::is_same_v<T, float>) {
+    if (c[0] == 1.0f) return lincomb_simd_float<true>(out, n, c, p, terms);
+    return lincomb_simd_float<false>(out, n, c, p, terms);
+  }
 #else
   (void)terms;
 #endif
