@@ -176,6 +176,22 @@ TEST_CASE("make_like, size and all_finite for std::vector", "[state]") {
   REQUIRE_FALSE(stork::state_ops<std::vector<float>>::all_finite({-std::numeric_limits<float>::infinity()}));
 }
 
+TEMPLATE_TEST_CASE("all_finite finds a NaN or an Inf at any position", "[state]", float, double) {
+  using S = std::vector<TestType>;
+  using lim = std::numeric_limits<TestType>;
+  for (std::size_t n : {1u, 8u, 37u, 64u}) {  // whole SIMD vectors, pairs of them, a scalar tail
+    S x(n, lim::max());
+    REQUIRE(stork::state_ops<S>::all_finite(x));
+    for (std::size_t pos = 0; pos < n; ++pos)
+      for (TestType bad : {lim::quiet_NaN(), lim::infinity(), -lim::infinity()}) {
+        x[pos] = bad;
+        INFO("n " << n << " position " << pos << " value " << bad);
+        REQUIRE_FALSE(stork::state_ops<S>::all_finite(x));
+        x[pos] = -lim::max();
+      }
+  }
+}
+
 TEST_CASE("assign copies exactly through the state algebra", "[state]") {
   const std::vector<double> x{0.1, 1e300, -3.25e-300};
   std::vector<double> y(3);

@@ -164,11 +164,33 @@ void lincomb_contiguous(T* out, std::size_t n, std::span<const double> a, std::s
   lincomb_blocked(out, n, a, xs, data);  // more than 8 terms: user code, rare
 }
 
+/// False iff some x[i] is NaN or ±Inf: x·0 is NaN exactly for those. The scalar form sums x·0 (a chain of
+/// dependent additions, one element per add latency, and not vectorised: reordering a float sum is not
+/// allowed); float and double instead OR the per-lane "x·0 is NaN" masks of whole vectors, which has no
+/// long dependency and runs at the speed of the read. The answer does not depend on the order.
 template <class T>
 bool all_finite(const T* x, std::size_t n) noexcept {
-  // Sum of x·0 is NaN iff some element is NaN or Inf; one vectorisable pass.
+  std::size_t i = 0;
+#if defined(__GNUC__)
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    typedef T vec __attribute__((vector_size(simd_float_bytes)));
+    constexpr std::size_t w = sizeof(vec) / sizeof(T);
+    const std::size_t pairs = n - n % (2 * w);
+    const vec zero{};
+    decltype(zero != zero) bad{};
+    for (; i < pairs; i += 2 * w) {
+      vec u, v;
+      std::memcpy(&u, x + i, sizeof(vec));
+      std::memcpy(&v, x + i + w, sizeof(vec));
+      const vec pu = u * zero, pv = v * zero;
+      bad |= (pu != pu) | (pv != pv);
+    }
+    for (std::size_t l = 0; l < w; ++l)
+      if (bad[l]) return false;
+  }
+#endif
   T acc = 0;
-  for (std::size_t i = 0; i < n; ++i) acc += x[i] * T(0);
+  for (; i < n; ++i) acc += x[i] * T(0);
   return acc == T(0);
 }
 
