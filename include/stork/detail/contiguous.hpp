@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <span>
 #include <type_traits>
@@ -164,29 +165,32 @@ void lincomb_contiguous(T* out, std::size_t n, std::span<const double> a, std::s
   lincomb_blocked(out, n, a, xs, data);  // more than 8 terms: user code, rare
 }
 
-/// False iff some x[i] is NaN or ±Inf: x·0 is NaN exactly for those. The scalar form sums x·0 (a chain of
-/// dependent additions, one element per add latency, and not vectorised: reordering a float sum is not
-/// allowed); float and double instead OR the per-lane "x·0 is NaN" masks of whole vectors, which has no
-/// long dependency and runs at the speed of the read. The answer does not depend on the order.
+/// False iff some x[i] is NaN or ±Inf: x·0 is NaN exactly for those (±0 otherwise). The scalar form sums
+/// x·0 (a chain of dependent additions, one element per add latency, and not vectorised: reordering a
+/// float sum is not allowed); float and double instead OR together the bit patterns of x·0 over whole
+/// vectors, which has no long dependency and runs at the speed of the read: the OR has bits outside the
+/// sign bit iff some x·0 was a NaN. The answer does not depend on the order.
 template <class T>
 bool all_finite(const T* x, std::size_t n) noexcept {
   std::size_t i = 0;
 #if defined(__GNUC__)
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    using bits_t = std::conditional_t<std::is_same_v<T, float>, std::uint32_t, std::uint64_t>;
     typedef T vec __attribute__((vector_size(simd_float_bytes)));
+    typedef bits_t bits __attribute__((vector_size(simd_float_bytes)));
     constexpr std::size_t w = sizeof(vec) / sizeof(T);
     const std::size_t pairs = n - n % (2 * w);
     const vec zero{};
-    decltype(zero != zero) bad{};
+    bits seen{};
     for (; i < pairs; i += 2 * w) {
       vec u, v;
       std::memcpy(&u, x + i, sizeof(vec));
       std::memcpy(&v, x + i + w, sizeof(vec));
-      const vec pu = u * zero, pv = v * zero;
-      bad |= (pu != pu) | (pv != pv);
+      seen |= reinterpret_cast<bits>(u * zero) | reinterpret_cast<bits>(v * zero);
     }
+    constexpr bits_t magnitude = ~bits_t{0} >> 1;  // every bit but the sign
     for (std::size_t l = 0; l < w; ++l)
-      if (bad[l]) return false;
+      if ((seen[l] & magnitude) != 0) return false;
   }
 #endif
   T acc = 0;
