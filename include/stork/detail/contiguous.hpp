@@ -46,7 +46,7 @@ inline constexpr std::size_t simd_float_lanes = simd_float_bytes / sizeof(float)
 /// c[K]·x, or x itself for the first term when its coefficient is 1 (`Unit`): the same value, one
 /// multiplication less (the common x + Σ w_k·F_k of Euler, STORK on flows and iPNDM).
 template <bool Unit, std::size_t K, class V, class C>
-V times(const C* c, const V* x) {
+V scaled_term(const C* c, const V* x) {
   if constexpr (Unit && K == 0)
     return x[0];
   else
@@ -68,20 +68,20 @@ void lincomb_simd_float(float* out, std::size_t n, const float* c, const float* 
     simd_float u[sizeof...(K)], v[sizeof...(K)];
     (std::memcpy(&u[K], p[K] + i, bytes), ...);  // unaligned loads
     (std::memcpy(&v[K], p[K] + i + w, bytes), ...);
-    const simd_float ru = (... + times<Unit, K>(cv, u)), rv = (... + times<Unit, K>(cv, v));
+    const simd_float ru = (... + scaled_term<Unit, K>(cv, u)), rv = (... + scaled_term<Unit, K>(cv, v));
     std::memcpy(out + i, &ru, bytes);
     std::memcpy(out + i + w, &rv, bytes);
   }
   if (pairs < whole) {
     simd_float u[sizeof...(K)];
     (std::memcpy(&u[K], p[K] + pairs, bytes), ...);
-    const simd_float ru = (... + times<Unit, K>(cv, u));
+    const simd_float ru = (... + scaled_term<Unit, K>(cv, u));
     std::memcpy(out + pairs, &ru, bytes);
   }
   for (std::size_t i = whole; i < n; ++i) {
     float u[sizeof...(K)];
     ((u[K] = p[K][i]), ...);
-    out[i] = (... + times<Unit, K>(c, u));
+    out[i] = (... + scaled_term<Unit, K>(c, u));
   }
 }
 #endif
