@@ -2,7 +2,7 @@
 /// @brief The fused linear combination `stork::lincomb` against the plain code a user would write instead.
 ///
 /// Every benchmark comes in a pair with the same type, number of terms and size:
-///   BM_fused_<type>_<N>terms/<n>  `stork::lincomb<S, N>`: one pass, arithmetic in double
+///   BM_fused_<type>_<N>terms/<n>  `stork::lincomb<S, N>`: one pass, arithmetic in the scalar type T
 ///   BM_plain_<type>_<N>terms/<n>  std::vector: a hand-written loop `o[i] = a0*x0[i] + a1*x1[i] + …` in T;
 ///                                 Eigen: the expression `out = a0*x0 + a1*x1 + …` (coefficients cast to T)
 /// with <type> one of vector_float, vector_double, eigen_VectorXf, eigen_VectorXd, N = 2 (axpy-like) and 5,

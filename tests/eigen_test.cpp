@@ -3,6 +3,7 @@
 #include <stork/stork.hpp>
 
 #include <Eigen/Core>
+#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -35,6 +36,33 @@ TEMPLATE_TEST_CASE("Eigen lincomb with aliasing, fixed and dynamic sizes", "[eig
   REQUIRE(stork::state_ops<S>::all_finite(x));
   x(0, 0) = std::numeric_limits<typename S::Scalar>::quiet_NaN();
   REQUIRE_FALSE(stork::state_ops<S>::all_finite(x));
+}
+
+TEMPLATE_TEST_CASE("Eigen float lincomb: float arithmetic within its bound, every element, out aliasing",
+                   "[eigen]", Eigen::VectorXf, (Eigen::Matrix<float, 3, 7>), Eigen::ArrayXXf) {
+  // 21 or 37 scalars: whole SIMD vectors and a scalar tail. Error bound of the float kernel:
+  // |out - sum a_k x_k| <= gamma_(k+1) * sum |a_k x_k|, gamma_m = m u / (1 - m u), u = 2^-24.
+  using S = TestType;
+  const Eigen::Index rows = S::RowsAtCompileTime == Eigen::Dynamic ? 37 : S::RowsAtCompileTime;
+  const Eigen::Index cols = S::ColsAtCompileTime == Eigen::Dynamic ? 1 : S::ColsAtCompileTime;
+  S x(rows, cols), y(rows, cols), z(rows, cols);
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    x(i) = static_cast<float>(std::sin(double(i)));
+    y(i) = static_cast<float>(std::cos(double(3 * i)));
+    z(i) = static_cast<float>(1.0 + 0.01 * double(i));
+  }
+  const S x0 = x;
+  const std::array<double, 4> a{0.3, -1.0 / 3.0, 2.0 / 7.0, -0.1};
+  stork::lincomb<S, 4>(x, a, {&x, &y, &z, &x});  // out aliases the first and the last input
+  const double u = std::ldexp(1.0, -24), gamma5 = 5 * u / (1 - 5 * u);
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    const double terms[] = {a[0] * double(x0(i)), a[1] * double(y(i)), a[2] * double(z(i)),
+                            a[3] * double(x0(i))};
+    double want = 0, size = 0;
+    for (double t : terms) want += t, size += std::abs(t);
+    INFO("i " << i);
+    REQUIRE(std::abs(double(x(i)) - want) <= gamma5 * size);
+  }
 }
 
 TEST_CASE("a batch as one Eigen matrix integrates column by column", "[eigen]") {

