@@ -265,12 +265,14 @@ class zero_copy_output {
   void prepare() {
     state& out = sch_.output_buffer();
     std::copy(v_.begin(), v_.end(), out.begin());
+    last_ = &out;
   }
   void call() { sch_.step(x_); }
   bool done() const { return sch_.done(); }
   void restart() { sch_ = make(); }
   state& x() { return x_; }
-  const state& output() const { return v_; }
+  /// The buffer the model last wrote (the floor reads it too, so both sides find it equally warm).
+  const state& output() const { return last_ ? *last_ : v_; }
 
  private:
   auto make() const {
@@ -282,6 +284,7 @@ class zero_copy_output {
   std::vector<double> times_;
   state x_, v_;
   decltype(stork::make_scheduler(m_, times_, x_, p_, stork::sampler_options{})) sch_;
+  const state* last_ = nullptr;
 };
 
 /// Model calls one full pass over the grid makes (independent of n: counted once on a tiny state).
