@@ -148,7 +148,7 @@ class eps_mlp {
   static constexpr std::string_view kind = "eps-mlp";
   struct config {
     int pixels = 196;
-    int hidden = 512;
+    int hidden = 384;
     int blocks = 3;
     int frequencies = 16;
     int max_frequency = 100;
@@ -403,7 +403,7 @@ class classifier {
   static constexpr std::string_view kind = "classifier-mlp";
   struct config {
     int pixels = 196;
-    int hidden1 = 256;
+    int hidden1 = 512;
     int hidden2 = 128;
     int classes = 10;
   };

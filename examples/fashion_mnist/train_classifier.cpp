@@ -5,7 +5,7 @@
 //   cmake --build build/dev --target fashion_mnist_train_classifier
 //   build/dev/examples/fashion_mnist/fashion_mnist_train_classifier
 //   examples/fashion_mnist/classifier_weights.bin
-// Arguments: [output path, default classifier_weights.bin] [epochs, default 20] [data directory, default
+// Arguments: [output path, default classifier_weights.bin] [epochs, default 30] [data directory, default
 // /usr/share/datasets/fashion-mnist]. Single-threaded and seeded: a rerun on the same machine and build
 // writes the same file byte for byte.
 //
@@ -41,7 +41,7 @@ double user_seconds() {
 int main(int argc, char** argv) {
   try {
     const std::string out_path = argc > 1 ? argv[1] : "classifier_weights.bin";
-    const int epochs = argc > 2 ? std::stoi(argv[2]) : 20;
+    const int epochs = argc > 2 ? std::stoi(argv[2]) : 30;
     const std::filesystem::path dir = argc > 3 ? std::filesystem::path(argv[3]) : fm::default_data_dir;
     const auto start = std::chrono::steady_clock::now();
     const double user_start = user_seconds();
