@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include <stork/processes.hpp>
+#include <stork/stork.hpp>
 
 #include "fashion_mnist/fashion_mnist.hpp"
 

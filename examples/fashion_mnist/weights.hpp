@@ -4,11 +4,11 @@
 /// Format (version 1): a text header of '\n'-terminated ASCII lines, then the payload.
 /// @code
 /// stork-fashion-mnist-weights v1 eps-mlp           <- magic, version, kind (eps-mlp or classifier-mlp)
-/// config pixels 196 hidden 512 blocks 3 ...        <- the architecture: name value pairs (integers)
-/// tensors 17                                       <- how many tensors follow
+/// config pixels 196 hidden 384 blocks 3 ...        <- the architecture: name value pairs (integers)
+/// tensors 21                                       <- how many tensors follow
 /// temb.w 128 32                                    <- name rows cols, in payload order (a bias: cols 1)
 /// ...
-/// payload float32-le 8391216 crc32 5b0e33a1        <- payload size in bytes and its CRC-32 (8 hex digits)
+/// payload float32-le 4759312 crc32 eb64e176        <- payload size in bytes and its CRC-32 (8 hex digits)
 /// <payload: every tensor in order, row-major, IEEE-754 binary32 little-endian; nothing after it>
 /// @endcode
 /// The loader checks the magic, version and kind, that the tensor names and shapes are exactly those the
