@@ -204,11 +204,12 @@ double silu(double z) { return z / (1.0 + std::exp(-z)); }
 std::vector<double> affine(const raw_weights& w, const std::string& name, const std::vector<double>& x) {
   const auto [rows, cols] = w.shape.at(name + ".w");
   REQUIRE(static_cast<int>(x.size()) == cols);
+  const std::vector<double>&W = w[name + ".w"], &b = w[name + ".b"];
   std::vector<double> y(static_cast<std::size_t>(rows));
   for (int i = 0; i < rows; ++i) {
-    double s = w[name + ".b"][static_cast<std::size_t>(i)];
+    double s = b[static_cast<std::size_t>(i)];
     for (int j = 0; j < cols; ++j)
-      s += w[name + ".w"][static_cast<std::size_t>(i * cols + j)] * x[static_cast<std::size_t>(j)];
+      s += W[static_cast<std::size_t>(i * cols + j)] * x[static_cast<std::size_t>(j)];
     y[static_cast<std::size_t>(i)] = s;
   }
   return y;
@@ -235,10 +236,11 @@ std::vector<double> naive_eps(const raw_weights& w, const std::vector<double>& x
     const std::string n = "block" + std::to_string(b);
     std::vector<double> z = affine(w, n + ".fc1", silu_all(h));
     const auto [rows, cols] = w.shape.at(n + ".time.w");
+    const std::vector<double>& wt = w[n + ".time.w"];
     for (int i = 0; i < rows; ++i)
       for (int j = 0; j < cols; ++j)
         z[static_cast<std::size_t>(i)] +=
-            w[n + ".time.w"][static_cast<std::size_t>(i * cols + j)] * e[static_cast<std::size_t>(j)];
+            wt[static_cast<std::size_t>(i * cols + j)] * e[static_cast<std::size_t>(j)];
     const std::vector<double> d = affine(w, n + ".fc2", silu_all(z));
     for (std::size_t i = 0; i < h.size(); ++i) h[i] += d[i];
   }
@@ -623,12 +625,12 @@ TEST_CASE("fashion_mnist: the committed ε model's loss on a fixed held-out batc
   const fm::eps_mlp m = fm::eps_mlp::load(eps_file);
   const fm::dataset& test = test_set();
   const std::vector<double> abar = fm::sd_alpha_bars();
-  constexpr Eigen::Index n = 500;
+  constexpr Eigen::Index n = 200;
   Eigen::MatrixXf x(196, n), eps(196, n);
   std::vector<double> t(n), reversed(n);
   fm::rng g(12345);
   for (Eigen::Index j = 0; j < n; ++j) {
-    const std::size_t i = static_cast<std::size_t>(j * 997 % 1000);  // every part of the schedule
+    const auto i = static_cast<std::size_t>(5 * j + 2);  // timesteps 2, 7, …, 997: the whole schedule
     t[static_cast<std::size_t>(j)] = static_cast<double>(i);
     reversed[static_cast<std::size_t>(j)] = 999.0 - static_cast<double>(i);
     for (Eigen::Index r = 0; r < 196; ++r) eps(r, j) = static_cast<float>(g.normal());
@@ -637,11 +639,11 @@ TEST_CASE("fashion_mnist: the committed ε model's loss on a fixed held-out batc
   }
   const double loss = m.loss(x, t, eps);
   // The bound: fashion_mnist_train_eps reports a held-out loss of 0.0723 for the saved weights on all
-  // 10,000 test images (random t and ε); this fixed batch of 500 is one sample of the same quantity
-  // (0.053 with the committed weights). 0.08 leaves room for that sampling spread, and is far below what
-  // a broken model scores: predicting ε̂ = 0 gives E ε² = 1, wrong timesteps give more (below).
+  // 10,000 test images (random t and ε), and the per-sample loss has a standard deviation of 0.113, so
+  // the mean of 200 samples has one of 0.008. 0.1 = 0.0723 + 3.5 sd: a correct model passes, and it is
+  // far below what a broken one scores (predicting ε̂ = 0 gives E ε² = 1; wrong timesteps, below).
   INFO("held-out loss " << loss);
-  CHECK(loss < 0.08);
+  CHECK(loss < 0.1);
   // Negative control: the same batch with the timesteps reversed fails the bound by far.
   CHECK(m.loss(x, reversed, eps) > 1.0);
 }
@@ -661,10 +663,11 @@ TEST_CASE("fashion_mnist: the committed classifier", "[fashion_mnist][data]") {
       CHECK(std::abs(l(static_cast<Eigen::Index>(i), j) - logits[i]) < 1e-5);
   }
   if (!have_data()) return;
-  // The trainer reports 0.8959 on all 10,000 test images; the first 2,000 must reach 0.85.
+  // The trainer reports 0.8959 on all 10,000 test images; the first 1,000 must reach 0.85 (4.5 binomial
+  // standard deviations, 0.01, below).
   const fm::dataset& test = test_set();
-  const double acc = c.accuracy(test.x.leftCols(2000), std::span(test.labels).first(2000));
-  INFO("accuracy on the first 2000 test images " << acc);
+  const double acc = c.accuracy(test.x.leftCols(1000), std::span(test.labels).first(1000));
+  INFO("accuracy on the first 1000 test images " << acc);
   CHECK(acc > 0.85);
 }
 
