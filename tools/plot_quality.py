@@ -23,8 +23,10 @@ METHODS = ["euler", "heun", "dpmpp_2m", "dpmpp_3m", "unipc_3", "ipndm", "stork4"
            "stork4_vel", "stork4_reference", "stork2"]
 DEFAULT = "stork4"  # STORK-4 in its default configuration (s = 5, derivative_order 2, model-output form)
 HEADLINE_NFE = (10, 20, 50)
-HEADLINE_SETTINGS = ["rf_ring8_d2_shift1", "rf_blobs_d2_shift1", "rf_d64_shift3", "rf_d3072_shift3", "ve_blobs_d2",
-                     "ve_d64", "vpd_d64"]
+HEADLINE_SETTINGS = {  # setting → column title in the README
+    "rf_ring8_d2_shift1": "flow, ring of 8, 2-D, shift 1", "rf_blobs_d2_shift1": "flow, blobs, 2-D, shift 1",
+    "rf_d64_shift3": "flow, d = 64, shift 3", "rf_d3072_shift3": "flow, d = 3072, shift 3",
+    "ve_blobs_d2": "VE, blobs, 2-D", "ve_d64": "VE, d = 64", "vpd_d64": "SD ε, d = 64"}
 KIND_TITLE = {"flow": "rectified flow, velocity model", "ve": "VE (k-diffusion), exact denoiser",
               "vpd": "VP, SD scaled-linear table, eps model"}
 
@@ -194,7 +196,8 @@ def tables(d, settings):
             "every other method and configuration, each on its own grid and then all on the shared grid; ratio = "
             "STORK-4's median error over the best one's. The last column is the best of the baselines (Euler, Heun, "
             "DPM-Solver++ 2M/3M, UniPC-3, iPNDM) alone.", "",
-            "| setting | grids | NFE | stork4 | best | ratio | best baseline | ratio |", "|---|---|---|---|---|---|---|---|"]
+            "| setting | grids | NFE | stork4 | best | ratio | best baseline | ratio |",
+            "|---|---|---|---|---|---|---|---|"]
     for s, label, n, mine, best, base in losses(settings):
         bb = f"{base[1]} ({base[2]}) {fmt(base[0])} | {mine / base[0]:.2g}" if base else "– | –"
         out.append(f"| {s} | {label} | {n} | {fmt(mine)} | {best[1]} ({best[2]}) {fmt(best[0])} | "
@@ -234,12 +237,13 @@ GRID_ABBR = {"flow_sigmas": "FM", "use_flow_sigmas": "UF", "uniform": "U", "karr
 
 def headline(d, settings, chosen):
     """headline.md: the README's tables (median error at NFE 10 / 20 / 50 per setting)."""
+    labels = chosen
     chosen = [s for s in chosen if s in settings]
     out = []
     for title, grid_of in (("own", lambda i, m: i["own"].get(m)), ("shared", lambda i, m: i["shared"])):
         out.append(f"<!-- {title} grids -->")
         out.append("| method | " + " | ".join(
-            s + ("" if title == "own" else f' ({settings[s]["shared"]})') for s in chosen) + " |")
+            labels[s] + ("" if title == "own" else f' ({settings[s]["shared"]})') for s in chosen) + " |")
         out.append("|---|" + "---|" * len(chosen))
         for m in METHODS:
             cells, seen = [], False
