@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -618,4 +619,215 @@ TEST_CASE("stochastic: 10^4 samples from a Gaussian's exact denoiser have its me
                      stork::normal_noise{4});
     check((std::string(name) + ", flow").c_str(), y, data_mu, data_s * data_s);
   });
+}
+
+TEST_CASE("stochastic: the noise source is called once per interval that adds noise, in grid order",
+          "[stochastic][noise]") {
+  for (const convention c : {convention::ve, convention::flow, convention::vp}) {
+    for_each_stochastic(0.8, 1.0, [&](const char* name, const auto& m) {
+      INFO(name_of(c) << ", " << name);
+      const vec grid = grid_of(c, 9);
+      const bool ends_at_data = grid.back() == 0.0;
+      std::size_t calls = 0;
+      std::vector<std::size_t> seen;  // the interval of each call
+      vec x = start_of(c), out(x.size());
+      auto body = [&](auto sch) {
+        while (!sch.done()) {
+          const std::size_t n = sch.interval(), before = calls;
+          model_of(c, x, sch.time(), out);
+          sch.step(out, x);
+          const bool last = n + 2 == grid.size();
+          REQUIRE(calls == before + (last && ends_at_data ? 0 : 1));
+          if (calls > before) seen.push_back(n);
+        }
+      };
+      auto source = [&](vec& z) {
+        ++calls;
+        stork::normal_noise{calls}(z);
+      };
+      if (c == convention::flow)
+        body(stork::make_scheduler(m, grid, x, source));
+      else if (c == convention::ve)
+        body(stork::make_scheduler(m, grid, x, stork::ve{}, source));
+      else
+        body(stork::make_scheduler(m, grid, x, stork::vp_linear{}, source));
+      for (std::size_t i = 0; i < seen.size(); ++i) REQUIRE(seen[i] == i);
+      REQUIRE(seen.size() == grid.size() - (ends_at_data ? 2 : 1));
+    });
+  }
+}
+
+TEST_CASE("stochastic: a bad draw or the source's own exception leaves x, the scheduler and the output buffer "
+          "as they were",
+          "[stochastic][noise][error]") {
+  // The draw comes first: a resized, NaN or Inf draw throws stork::error, the source's own exception passes
+  // through, and in both cases x, time(), nfe() and the zero-copy output buffer (the history slot the data
+  // prediction is written into) are unchanged, so the step can be retried; the run then ends exactly where
+  // an undisturbed run ends.
+  struct source_failure {};
+  for (const convention c : {convention::ve, convention::flow, convention::vp}) {
+    for_each_stochastic(1.0, 1.0, [&](const char* name, const auto& m) {
+      const vec grid = grid_of(c, 8);
+      const vec expected = run(m, c, grid, start_of(c), stork::normal_noise{5});
+      for (const int kind : {0, 1, 2, 3}) {  // resize, NaN, Inf, the source throws
+        INFO(name_of(c) << ", " << name << ", kind " << kind);
+        bool poison = false;
+        stork::normal_noise rng{5};
+        auto source = [&](vec& z) {
+          if (!poison) return rng(z);
+          poison = false;
+          if (kind == 0) z.resize(z.size() + 1);
+          if (kind == 1) z[3] = std::numeric_limits<double>::quiet_NaN();
+          if (kind == 2) z[0] = -std::numeric_limits<double>::infinity();
+          if (kind == 3) throw source_failure{};
+        };
+        vec x = start_of(c);
+        auto body = [&](auto sch) {
+          while (!sch.done()) {
+            model_of(c, x, sch.time(), sch.output_buffer());
+            if (sch.nfe() == 3) {
+              poison = true;
+              const vec x_before = x, out_before = sch.output_buffer();
+              const double t = sch.time();
+              if (kind == 3)
+                REQUIRE_THROWS_AS(sch.step(x), source_failure);
+              else
+                REQUIRE_THROWS_AS(sch.step(x), stork::error);
+              REQUIRE(same_bits(x, x_before));
+              REQUIRE(same_bits(sch.output_buffer(), out_before));
+              REQUIRE(sch.time() == t);
+              REQUIRE(sch.nfe() == 3);
+            }
+            sch.step(x);
+          }
+        };
+        if (c == convention::flow)
+          body(stork::make_scheduler(m, grid, x, std::ref(source)));
+        else if (c == convention::ve)
+          body(stork::make_scheduler(m, grid, x, stork::ve{}, std::ref(source)));
+        else
+          body(stork::make_scheduler(m, grid, x, stork::vp_linear{}, std::ref(source)));
+        REQUIRE(same_bits(x, expected));
+      }
+    });
+  }
+  // The messages.
+  vec x = start_of(convention::ve);
+  const vec before = x;
+  auto resize = [](vec& z) { z.resize(2); };
+  auto nan = [](vec& z) { std::fill(z.begin(), z.end(), std::numeric_limits<double>::quiet_NaN()); };
+  REQUIRE_THROWS_WITH(stork::integrate(stork::dpmpp_2m_sde{}, ve_field, x, grid_of(convention::ve), resize),
+                      Catch::Contains("noise source: output size = 2") && Catch::Contains("expected 16"));
+  REQUIRE_THROWS_WITH(stork::integrate(stork::euler_ancestral{}, ve_field, x, grid_of(convention::ve), nan),
+                      Catch::Contains("noise source: the draw contains NaN or Inf"));
+  REQUIRE(same_bits(x, before));
+  // check_finite = false lets a non-finite draw through (the caller's choice).
+  stork::integrate(stork::euler_ancestral{}, ve_field, x, grid_of(convention::ve), nan,
+                   stork::sampler_options{.check_finite = false});
+  REQUIRE(std::isnan(x[0]));
+}
+
+TEST_CASE("stochastic: the engine loop (own buffer or zero-copy) equals integrate bit for bit, reruns are "
+          "identical, and Eigen states give the same bits",
+          "[stochastic][engine][determinism]") {
+  for (const convention c : {convention::ve, convention::flow, convention::vp}) {
+    for_each_stochastic(1.0, 1.0, [&](const char* name, const auto& m) {
+      INFO(name_of(c) << ", " << name);
+      const vec grid = grid_of(c, 10), x0 = start_of(c);
+      const vec a = run(m, c, grid, x0, stork::normal_noise{9});
+      REQUIRE(same_bits(run(m, c, grid, x0, stork::normal_noise{9}), a));
+      REQUIRE(same_bits(loop(m, c, grid, x0, false, stork::normal_noise{9}), a));
+      REQUIRE(same_bits(loop(m, c, grid, x0, true, stork::normal_noise{9}), a));
+      REQUIRE_FALSE(same_bits(run(m, c, grid, x0, stork::normal_noise{10}), a));  // the noise matters
+      // The same on Eigen::VectorXd, with the same noise source.
+      Eigen::VectorXd e = Eigen::Map<const Eigen::VectorXd>(x0.data(), Eigen::Index(x0.size()));
+      auto model = [c](const Eigen::VectorXd& y, double t, Eigen::VectorXd& o) {
+        const vec yv(y.data(), y.data() + y.size());
+        vec ov(yv.size());
+        model_of(c, yv, t, ov);
+        o = Eigen::Map<const Eigen::VectorXd>(ov.data(), o.size());
+      };
+      if (c == convention::ve)
+        stork::integrate(m, stork::field(model, stork::ve{}), e, grid, stork::normal_noise{9});
+      else if (c == convention::vp)
+        stork::integrate(m, stork::field(model, stork::vp_linear{}), e, grid, stork::normal_noise{9});
+      else
+        stork::integrate(m, model, e, grid, stork::normal_noise{9});
+      REQUIRE(std::memcmp(e.data(), a.data(), a.size() * sizeof(double)) == 0);
+    });
+  }
+}
+
+TEST_CASE("stochastic: no heap allocation while stepping, every method, convention and path",
+          "[stochastic][alloc]") {
+  for (const convention c : {convention::ve, convention::flow, convention::vp}) {
+    for (const double eta : {0.0, 1.0}) {
+      for_each_stochastic(eta, 1.0, [&](const char* name, const auto& m) {
+        INFO(name_of(c) << ", " << name << ", eta " << eta);
+        for (const bool zero_copy : {false, true}) {
+          vec x = fixed_noise(64, 4), out(64);
+          if (c == convention::ve)
+            for (double& v : x) v *= 14.6;
+          auto body = [&](auto sch) {
+            while (!sch.done()) {
+              model_of(c, x, sch.time(), zero_copy ? sch.output_buffer() : out);  // (the closed form allocates)
+              const std::size_t mark = allocation_count();
+              zero_copy ? sch.step(x) : sch.step(out, x);
+              REQUIRE(allocation_count() == mark);
+            }
+          };
+          const vec grid = grid_of(c, 8);
+          if (c == convention::flow)
+            body(stork::make_scheduler(m, grid, x, stork::normal_noise{1}));
+          else if (c == convention::ve)
+            body(stork::make_scheduler(m, grid, x, stork::ve{}, stork::normal_noise{1}));
+          else
+            body(stork::make_scheduler(m, grid, x, stork::vp_linear{}, stork::normal_noise{1}));
+        }
+      });
+    }
+  }
+}
+
+TEST_CASE("noise: normal_noise is a reproducible stream of standard-normal draws", "[stochastic][noise]") {
+  // Moments of 10⁵ draws: mean within 4.5/√n, variance within 4.5·√(2/n), fourth moment near 3.
+  const std::size_t n = 100000;
+  vec z(n);
+  stork::normal_noise{123}(z);
+  const moments mo = moments_of(z);
+  double m4 = 0;
+  for (const double v : z) m4 += v * v * v * v;
+  m4 /= double(n);
+  report("normal_noise: mean %.4f, variance %.4f, fourth moment %.3f over %zu draws", mo.mean, mo.var, m4, n);
+  REQUIRE(std::abs(mo.mean) < 4.5 / std::sqrt(double(n)));
+  REQUIRE(std::abs(mo.var - 1.0) < 4.5 * std::sqrt(2.0 / double(n)));
+  REQUIRE(std::abs(m4 - 3.0) < 4.5 * std::sqrt(96.0 / double(n)));  // Var(z⁴) = 105 − 9
+  // The same seed gives the same stream whatever the sizes it is split into; another seed another stream.
+  vec a(8), b(3), c(5);
+  stork::normal_noise s1{7}, s2{7};
+  s1(a), s2(b), s2(c);
+  for (std::size_t i = 0; i < 3; ++i) REQUIRE(a[i] == b[i]);
+  for (std::size_t i = 0; i < 5; ++i) REQUIRE(a[3 + i] == c[i]);
+  vec other(8);
+  stork::normal_noise{8}(other);
+  REQUIRE(other != a);
+  // float states get the double draws rounded; Eigen states the same draws as std::vector.
+  std::vector<float> f(8);
+  stork::normal_noise{7}(f);
+  for (std::size_t i = 0; i < 8; ++i) REQUIRE(f[i] == static_cast<float>(a[i]));
+  Eigen::VectorXd e(8);
+  stork::normal_noise{7}(e);
+  for (Eigen::Index i = 0; i < 8; ++i) REQUIRE(e[i] == a[std::size_t(i)]);
+  // The samplers hold a copy of the source; std::ref shares one stream across runs.
+  stork::normal_noise shared{7};
+  const vec sigmas = grid_of(convention::ve, 6);
+  vec x1 = start_of(convention::ve), x2 = x1, x3 = x1;
+  stork::integrate(stork::euler_ancestral{}, ve_field, x1, sigmas, shared);
+  stork::integrate(stork::euler_ancestral{}, ve_field, x2, sigmas, shared);
+  REQUIRE(same_bits(x1, x2));  // `shared` itself did not move
+  stork::integrate(stork::euler_ancestral{}, ve_field, x3, sigmas, std::ref(shared));
+  REQUIRE(same_bits(x3, x1));
+  vec x4 = start_of(convention::ve);
+  stork::integrate(stork::euler_ancestral{}, ve_field, x4, sigmas, std::ref(shared));
+  REQUIRE_FALSE(same_bits(x4, x1));  // the stream went on
 }

@@ -48,10 +48,16 @@ class noise_buffer {
   /// True when the method adds noise (the source is called on every interval that does not end at data).
   bool active() const noexcept { return !buf_.empty(); }
   /// Fills the buffer from the engine's source (already wrapped by `checked_noise`, which throws for a
-  /// resized or non-finite draw) and returns it.
-  template <class Noise>
-  const S& draw(Noise& noise) {
-    noise(buf_.front());
+  /// resized or non-finite draw) and returns it. If the source fails, the buffer is made afresh like `x`
+  /// (the only allocation, on that error path) so that a source that resized it cannot break later steps.
+  template <class Noise, class Ops>
+  const S& draw(Noise& noise, Ops& ops, const S& x) {
+    try {
+      noise(buf_.front());
+    } catch (...) {
+      buf_.front() = ops.make_like(x);
+      throw;
+    }
     return buf_.front();
   }
 

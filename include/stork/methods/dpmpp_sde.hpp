@@ -162,7 +162,7 @@ class dpmpp_sde_stepper {
       check_step_weights(name(), std::span<const double>(coef.data(), terms + (noisy ? 1 : 0)), n, walk_.t0(),
                          walk_.t1());
     }
-    const S* z = noisy ? &noise_.draw(noise) : nullptr;  // before anything changes
+    const S* z = noisy ? &noise_.draw(noise, ops, x) : nullptr;  // before anything changes
     const affine_velocity c = param_.denoise(walk_.t0());
     S& d = ring_.next();
     comb<2>(ops, d, {c.state, c.output}, {&x, &out});

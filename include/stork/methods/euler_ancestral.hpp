@@ -109,7 +109,7 @@ class euler_ancestral_stepper {
     const std::array<double, 3> coef{cx + cd * c.state, cd * c.output, s_noise_ * grid_.sigma(n + 1) * u};
     check_step_weights(name, coef, n, walk_.t0(), walk_.t1());
     if (noise_.active()) {
-      const S& z = noise_.draw(noise);  // before anything changes
+      const S& z = noise_.draw(noise, ops, x);  // before anything changes
       comb<3>(ops, x, coef, {&x, &out, &z});
     } else {
       comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
