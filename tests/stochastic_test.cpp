@@ -657,9 +657,10 @@ TEST_CASE("stochastic: the noise source is called once per interval that adds no
   }
 }
 
-TEST_CASE("stochastic: a bad draw or the source's own exception leaves x, the scheduler and the output buffer "
-          "as they were",
-          "[stochastic][noise][error]") {
+TEST_CASE(
+    "stochastic: a bad draw or the source's own exception leaves x, the scheduler and the output buffer "
+    "as they were",
+    "[stochastic][noise][error]") {
   // The draw comes first: a resized, NaN or Inf draw throws stork::error, the source's own exception passes
   // through, and in both cases x, time(), nfe() and the zero-copy output buffer (the history slot the data
   // prediction is written into) are unchanged, so the step can be retried; the run then ends exactly where
@@ -727,9 +728,10 @@ TEST_CASE("stochastic: a bad draw or the source's own exception leaves x, the sc
   REQUIRE(std::isnan(x[0]));
 }
 
-TEST_CASE("stochastic: the engine loop (own buffer or zero-copy) equals integrate bit for bit, reruns are "
-          "identical, and Eigen states give the same bits",
-          "[stochastic][engine][determinism]") {
+TEST_CASE(
+    "stochastic: the engine loop (own buffer or zero-copy) equals integrate bit for bit, reruns are "
+    "identical, and Eigen states give the same bits",
+    "[stochastic][engine][determinism]") {
   for (const convention c : {convention::ve, convention::flow, convention::vp}) {
     for_each_stochastic(1.0, 1.0, [&](const char* name, const auto& m) {
       INFO(name_of(c) << ", " << name);
@@ -770,7 +772,8 @@ TEST_CASE("stochastic: no heap allocation while stepping, every method, conventi
             for (double& v : x) v *= 14.6;
           auto body = [&](auto sch) {
             while (!sch.done()) {
-              model_of(c, x, sch.time(), zero_copy ? sch.output_buffer() : out);  // (the closed form allocates)
+              model_of(c, x, sch.time(),
+                       zero_copy ? sch.output_buffer() : out);  // (the closed form allocates)
               const std::size_t mark = allocation_count();
               zero_copy ? sch.step(x) : sch.step(out, x);
               REQUIRE(allocation_count() == mark);
