@@ -834,3 +834,25 @@ TEST_CASE("noise: normal_noise is a reproducible stream of standard-normal draws
   stork::integrate(stork::euler_ancestral{}, ve_field, x4, sigmas, std::ref(shared));
   REQUIRE_FALSE(same_bits(x4, x1));  // the stream went on
 }
+
+TEST_CASE("stochastic: float states follow the double run to float precision", "[stochastic][float32]") {
+  // The same start and the same draws (normal_noise rounds its double draws to float).
+  const vec sigmas = grid_of(convention::ve, 12), x0 = start_of(convention::ve);
+  for_each_stochastic(1.0, 1.0, [&](const char* name, const auto& m) {
+    INFO(name);
+    vec x = x0;
+    std::vector<float> xf(x0.begin(), x0.end());
+    stork::integrate(m, ve_field, x, sigmas, stork::normal_noise{6});
+    auto den_f = [](const std::vector<float>& y, double sigma, std::vector<float>& out) {
+      const vec yd(y.begin(), y.end());
+      vec od(yd.size());
+      blobs().posterior_quantity(gaussian_mixture::quantity::mean, 1.0, sigma, yd, od);
+      for (std::size_t i = 0; i < od.size(); ++i) out[i] = static_cast<float>(od[i]);
+    };
+    stork::integrate(m, stork::field(den_f, stork::ve{}), xf, sigmas, stork::normal_noise{6});
+    const vec back(xf.begin(), xf.end());
+    const double d = rel_diff(back, x);
+    INFO("max relative difference float vs double " << d);
+    REQUIRE(d < 1e-4);
+  });
+}

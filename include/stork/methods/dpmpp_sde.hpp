@@ -43,8 +43,9 @@ enum class sde_solver {
 /// coordinates (λ is the same in every one: a VP or flow model sampled this way is the VE run of the
 /// equivalent model, x_VE = x/α). The first step (no history) is first order; so is the last when the grid
 /// does not end at data (as `dpmpp_2m`); the interval ending at σ = 0 is x = D_n, with no noise. η = 0
-/// adds no noise and is then `stork::dpmpp_2m` (midpoint: bit for bit). Not convergent to the ODE solution:
-/// the strong order is at most 1 for η > 0 (a weak error of order 2 in h).
+/// adds no noise and is then `stork::dpmpp_2m` (midpoint: bit for bit). Not convergent to the ODE solution,
+/// only to the same distribution: weak order 2 (on a Gaussian the output variance error ÷ 4 per doubling of
+/// the steps, both solvers, `tests/stochastic_test.cpp`).
 ///
 /// The noise source is called once per interval that adds noise (η·s_noise > 0, not the interval ending at
 /// σ = 0), in grid order, before anything changes (a bad draw leaves x and the scheduler as they were); with
@@ -76,7 +77,8 @@ struct dpmpp_2m_sde {
 /// Orders 1, 2 (D1 = D1₀, D2 = 0: the heun form of `dpmpp_2m_sde`), then 3 on every interval but the one
 /// ending at σ = 0, which is x = D_n with no noise (k-diffusion's schedule: no lower order at the end).
 /// φ₃ is k-diffusion's weight, the published one that `dpmpp_3m{.diffusers_parity = true}` uses (half the
-/// exact weight of D2 ≈ h²/2·D″; see `dpmpp_3m`); with noise the strong order is at most 1 anyway. η = 0
+/// exact weight of D2 ≈ h²/2·D″; see `dpmpp_3m`). Weak order 2 measured on a Gaussian with η = 1 (the
+/// noise, not the extrapolation, limits it); better than the 2M SDE from about 15 steps. η = 0
 /// adds no noise (a deterministic third-order multistep method, not `dpmpp_3m`: its second step is the heun
 /// form). Noise contract and grid as `dpmpp_2m_sde`.
 /// @par Cost: 1 model call per step; two passes over memory per step; 3 temporaries (stored data

@@ -42,7 +42,8 @@ class euler_ancestral_stepper;
 /// σ = 0), in grid order, before anything changes (a bad draw leaves x and the scheduler as they were);
 /// with η = 0 it is never called (k-diffusion draws there and multiplies by σ_up = 0). The grid's σ/α must
 /// decrease strictly (λ increase): noise is added only going from noise toward data. Not convergent to the
-/// ODE solution: it samples the same distribution, with a weak error of order 1.
+/// ODE solution, only to the same distribution: weak order 1 (on a Gaussian the output variance error halves
+/// per doubling of the steps, `tests/stochastic_test.cpp`).
 /// @par Cost: 1 model call per step; one pass over memory per step (x̂₀ folded into the update) plus the
 /// draw; 1 temporary (the draw) when η·s_noise > 0; at η = 0 in VE/flow time Euler's (no temporary for
 /// velocity outputs, one otherwise).
