@@ -1,8 +1,10 @@
 // libFuzzer target (issue 5): arbitrary bytes become a method and its parameters, a time grid (from
 // flow_sigmas or vp_taus with arbitrary options, or raw doubles), a parameterisation, a state (NaN/Inf
-// included) and a model that may return NaN, the wrong size, or throw. Every run must end normally or
-// with stork::error (or the model's own exception); and then x, and a scheduler whose step threw, must be
-// exactly as before the call. Anything else aborts: a crash for libFuzzer, as are sanitizer reports.
+// included) and a model that may return NaN, the wrong size, or throw. The stochastic methods get a noise
+// source that may likewise write NaN, resize its output or throw. Every run must end normally or with
+// stork::error (or the model's or the noise source's own exception); and then x, and a scheduler whose step
+// threw, must be exactly as before the call. Anything else aborts: a crash for libFuzzer, as are sanitizer
+// reports.
 //
 // Build: cmake -S . -B build/fuzz -DCMAKE_CXX_COMPILER=clang++ -DSTORK_BUILD_FUZZERS=ON && cmake --build
 // build/fuzz --target stork_fuzz; run: build/fuzz/fuzz/stork_fuzz -max_total_time=60.
@@ -34,16 +36,18 @@ namespace {
 /// successful runs and every kind of rejection.
 struct outcome_counts {
   std::size_t integrated = 0, integrate_rejected = 0, model_threw = 0, loop_done = 0, step_rejected = 0,
-              bad_call_rejected = 0, construct_rejected = 0, fronts_compared = 0, schedule_rejected = 0;
+              bad_call_rejected = 0, construct_rejected = 0, fronts_compared = 0, schedule_rejected = 0,
+              noise_threw = 0, stochastic_runs = 0;
   ~outcome_counts() {
     if (std::getenv("STORK_FUZZ_STATS"))
       std::fprintf(
           stderr,
           "stork_fuzz outcomes: integrate ok %zu, integrate rejected %zu, model threw %zu, loop done %zu, "
           "step rejected %zu, injected bad calls rejected %zu, scheduler construction rejected %zu, "
-          "integrate == loop compared %zu, schedule options rejected %zu\n",
+          "integrate == loop compared %zu, schedule options rejected %zu, noise source threw %zu, "
+          "stochastic runs %zu\n",
           integrated, integrate_rejected, model_threw, loop_done, step_rejected, bad_call_rejected,
-          construct_rejected, fronts_compared, schedule_rejected);
+          construct_rejected, fronts_compared, schedule_rejected, noise_threw, stochastic_runs);
   }
 } counts;
 
@@ -121,6 +125,31 @@ struct fuzz_model {
   }
 };
 
+/// The noise source's own failure: must pass through untouched.
+struct noise_error {};
+
+/// A noise source for the stochastic methods: seeded standard-normal draws with failures injected at chosen
+/// calls (NaN, a resized output, an exception). Overloads, not a template: an unconstrained call operator
+/// would also read as an observer.
+struct fuzz_noise {
+  stork::normal_noise rng{0};
+  int nan_at = -1, throw_at = -1, resize_at = -1;
+  int calls = 0;
+
+  void operator()(std::vector<double>& out) { draw(out); }
+  void operator()(std::vector<float>& out) { draw(out); }
+
+ private:
+  template <class S>
+  void draw(S& out) {
+    const int call = calls++;
+    if (call == throw_at) throw noise_error{};
+    rng(out);
+    if (call == nan_at && !out.empty()) out[0] = std::numeric_limits<typename S::value_type>::quiet_NaN();
+    if (call == resize_at) out.resize(out.size() + 1);
+  }
+};
+
 template <class S>
 bool same_bits(const S& u, const S& v) {
   return u.size() == v.size() &&
@@ -186,14 +215,15 @@ bool same_state(const Sch& s, double time, std::size_t nfe, bool done) {
   return (std::memcmp(&t, &time, sizeof t) == 0) && s.nfe() == nfe && s.done() == done;
 }
 
-/// The engine-owned loop with bad calls injected. Returns true when the run reached done().
-template <class M, class S, class P>
+/// The engine-owned loop with bad calls injected. Returns true when the run reached done(). `Noise` is
+/// fuzz_noise for the stochastic methods, no_noise for the others.
+template <class M, class S, class P, class Noise>
 bool engine_loop(reader& r, const M& m, const std::vector<double>& grid, S& x, const P& p, fuzz_model& model,
-                 stork::sampler_options options) {
-  std::optional<stork::scheduler<M, S, stork::detail::parameterisation_t<P>>> sch;
+                 stork::sampler_options options, const Noise& noise) {
+  std::optional<stork::scheduler<M, S, stork::detail::parameterisation_t<P>, stork::state_ops<S>, Noise>> sch;
   const S x_in = x;
   try {
-    sch.emplace(m, grid, x, stork::detail::as_parameterisation(p), options);
+    sch.emplace(m, grid, x, stork::detail::as_parameterisation(p), options, stork::state_ops<S>{}, noise);
   } catch (const stork::error&) {
     ++counts.construct_rejected;
     FUZZ_CHECK(same_bits(x, x_in));
@@ -251,8 +281,14 @@ bool engine_loop(reader& r, const M& m, const std::vector<double>& grid, S& x, c
       }
     try {
       sch->step(out, x);
-    } catch (const stork::error&) {  // bad input found late (non-finite output, coefficients, weights)
+    } catch (
+        const stork::error&) {  // bad input found late (non-finite output or draw, coefficients, weights)
       ++counts.step_rejected;
+      FUZZ_CHECK(same_bits(x, x_before));
+      FUZZ_CHECK(same_state(*sch, t_before, nfe_before, false));
+      return false;
+    } catch (const noise_error&) {  // the noise source's own exception: nothing changed either
+      ++counts.noise_threw;
       FUZZ_CHECK(same_bits(x, x_before));
       FUZZ_CHECK(same_state(*sch, t_before, nfe_before, false));
       return false;
@@ -271,21 +307,34 @@ bool engine_loop(reader& r, const M& m, const std::vector<double>& grid, S& x, c
   invariant_broken("step after done() was accepted");
 }
 
-/// One method on one input, through integrate and through the engine-owned loop.
+/// One method on one input, through integrate and through the engine-owned loop. The stochastic methods
+/// get a copy of `noise_proto` on each front.
 template <class M, class S, class P>
 void exercise(reader& r, const M& m, const std::vector<double>& grid, const S& x0, const P& p,
-              const fuzz_model& model_proto, stork::sampler_options options) {
+              const fuzz_model& model_proto, stork::sampler_options options, const fuzz_noise& noise_proto) {
+  constexpr bool stochastic = stork::detail::is_stochastic_v<M>;
+  // The optional arguments after the grid: the options, and the noise source of a stochastic method.
+  auto with_args = [&](auto&& call) {
+    if constexpr (stochastic) {
+      ++counts.stochastic_runs;
+      return call(options, fuzz_noise(noise_proto));
+    } else {
+      return call(options);
+    }
+  };
   // integrate: on failure x is untouched, bit for bit.
   S a = x0;
   fuzz_model fa = model_proto;
   bool integrated = false;
   try {
-    if constexpr (stork::detail::is_identity_v<P>)
-      stork::integrate(m, fa, a, grid, options);
-    else {
-      const auto param = stork::detail::as_parameterisation(p);
-      stork::integrate(m, stork::field(fa, param.process, param.prediction), a, grid, options);
-    }
+    with_args([&](auto... args) {
+      if constexpr (stork::detail::is_identity_v<P>)
+        stork::integrate(m, fa, a, grid, args...);
+      else {
+        const auto param = stork::detail::as_parameterisation(p);
+        stork::integrate(m, stork::field(fa, param.process, param.prediction), a, grid, args...);
+      }
+    });
     integrated = true;
     ++counts.integrated;
   } catch (const stork::error&) {
@@ -294,13 +343,20 @@ void exercise(reader& r, const M& m, const std::vector<double>& grid, const S& x
   } catch (const model_error&) {
     ++counts.model_threw;
     FUZZ_CHECK(same_bits(a, x0));
+  } catch (const noise_error&) {
+    ++counts.noise_threw;
+    FUZZ_CHECK(same_bits(a, x0));
   }
   // The engine-owned loop (the integrate case above hands vp_epsilon's fa by copy: use a fresh model).
   S b = x0;
   fuzz_model fb = model_proto;
-  const bool looped = engine_loop(r, m, grid, b, p, fb, options);
+  bool looped = false;
+  if constexpr (stochastic)
+    looped = engine_loop(r, m, grid, b, p, fb, options, noise_proto);
+  else
+    looped = engine_loop(r, m, grid, b, p, fb, options, stork::detail::no_noise{});
   // Without injected failures the two fronts are one computation: the same bits.
-  if (integrated && looped && model_proto.resize_at < 0) {
+  if (integrated && looped && model_proto.resize_at < 0 && noise_proto.resize_at < 0) {
     ++counts.fronts_compared;
     FUZZ_CHECK(same_bits(a, b));
   }
@@ -309,20 +365,23 @@ void exercise(reader& r, const M& m, const std::vector<double>& grid, const S& x
 /// Data-prediction methods need α and σ from the parameterisation.
 template <class M>
 constexpr bool data_method = std::is_same_v<M, stork::dpmpp_2m> || std::is_same_v<M, stork::dpmpp_3m> ||
-                             std::is_same_v<M, stork::unipc>;
+                             std::is_same_v<M, stork::unipc> || stork::detail::is_stochastic_v<M>;
 template <class M, class P>
 constexpr bool compatible = !data_method<M> || stork::detail::DataPrediction<P>;
 
 template <class S, class P>
 void with_method(reader& r, const std::vector<double>& grid, const S& x0, const P& p, const fuzz_model& model,
-                 stork::sampler_options options) {
+                 stork::sampler_options options, const fuzz_noise& noise) {
   auto go = [&](const auto& m) {
-    if constexpr (compatible<std::decay_t<decltype(m)>, P>) exercise(r, m, grid, x0, p, model, options);
+    if constexpr (compatible<std::decay_t<decltype(m)>, P>)
+      exercise(r, m, grid, x0, p, model, options, noise);
   };
+  // eta and s_noise: mostly ordinary, sometimes 0, negative, NaN, Inf or huge (number()).
+  auto amount = [&r] { return r.flag() ? r.number() : r.in(0, 300) / 100.0; };
   auto variant = [&r] { return static_cast<stork::variant>(r.in(0, 2)); };          // 2 is not a variant
   auto extrapolate = [&r] { return static_cast<stork::extrapolate>(r.in(0, 2)); };  // 2 is not one
   auto startup = [&r] { return static_cast<stork::startup>(r.in(0, 2)); };
-  switch (r.in(0, 9)) {
+  switch (r.in(0, 12)) {
     case 0:
       return go(stork::euler{});
     case 1:
@@ -349,33 +408,40 @@ void with_method(reader& r, const std::vector<double>& grid, const S& x0, const 
       return go(stork::dpmpp_3m{.lower_order_final = r.flag(), .diffusers_parity = r.flag()});
     case 8:
       return go(stork::unipc{.order = r.count(-1, 4), .lower_order_final = r.flag(), .corrector = r.flag()});
-    default:
+    case 9:
       return go(stork::ipndm{.order = r.count(-1, 5), .lower_order_final = r.flag()});
+    case 10:
+      return go(stork::euler_ancestral{.eta = amount(), .s_noise = amount()});
+    case 11:  // solver 2 is none
+      return go(stork::dpmpp_2m_sde{
+          .eta = amount(), .solver = static_cast<stork::sde_solver>(r.in(0, 2)), .s_noise = amount()});
+    default:
+      return go(stork::dpmpp_3m_sde{.eta = amount(), .s_noise = amount()});
   }
 }
 
 template <class S>
 void with_state(reader& r, const std::vector<double>& grid, const fuzz_model& model,
-                stork::sampler_options options) {
+                stork::sampler_options options, const fuzz_noise& noise) {
   S x0(static_cast<std::size_t>(r.in(0, 6)));
   for (auto& v : x0) v = static_cast<typename S::value_type>(r.flag() ? r.number() : r.in(-400, 400) / 100.0);
   auto prediction = [&r] { return static_cast<stork::prediction>(r.in(0, 4)); };  // 4 is not a prediction
   switch (r.in(0, 5)) {
     case 0:
-      return with_method(r, grid, x0, stork::flow_velocity{}, model, options);
+      return with_method(r, grid, x0, stork::flow_velocity{}, model, options, noise);
     case 5:
       return with_method(r, grid, x0, stork::model<stork::ve>{.process = {}, .prediction = prediction()},
-                         model, options);
+                         model, options, noise);
     case 1:
       return with_method(r, grid, x0, stork::vp_linear{.beta_min = r.number(), .beta_max = r.number()}, model,
-                         options);
+                         options, noise);
     case 2:
-      return with_method(r, grid, x0, stork::flow_model{.prediction = prediction()}, model, options);
+      return with_method(r, grid, x0, stork::flow_model{.prediction = prediction()}, model, options, noise);
     case 3: {
       const stork::vp_scaled_linear process{
           .beta_start = r.number(), .beta_end = r.number(), .num_train_timesteps = r.count(-1, 2000)};
       return with_method(r, grid, x0, stork::vp_model<stork::vp_scaled_linear>{process, prediction()}, model,
-                         options);
+                         options, noise);
     }
     default: {
       std::optional<stork::vp_discrete> process;
@@ -391,7 +457,7 @@ void with_state(reader& r, const std::vector<double>& grid, const fuzz_model& mo
         return;
       }
       return with_method(r, grid, x0, stork::vp_model<stork::vp_discrete>{*process, prediction()}, model,
-                         options);
+                         options, noise);
     }
   }
 }
@@ -410,9 +476,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (r.flag()) model.throw_at = r.in(0, 20);
   if (r.byte() > 240) model.resize_at = r.in(0, 20);
   const stork::sampler_options options{.check_finite = r.byte() < 224};
+  fuzz_noise noise;
+  noise.rng = stork::normal_noise{r.byte()};
+  if (r.flag()) noise.nan_at = r.in(0, 20);
+  if (r.flag()) noise.throw_at = r.in(0, 20);
+  if (r.byte() > 240) noise.resize_at = r.in(0, 20);
   if (r.byte() < 200)
-    with_state<std::vector<double>>(r, *grid, model, options);
+    with_state<std::vector<double>>(r, *grid, model, options, noise);
   else
-    with_state<std::vector<float>>(r, *grid, model, options);
+    with_state<std::vector<float>>(r, *grid, model, options, noise);
   return 0;
 }

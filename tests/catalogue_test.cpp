@@ -4,6 +4,7 @@
 // model's own exception passes through unchanged. One table row or SECTION per kind.
 #include <stork/stork.hpp>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <functional>
@@ -39,22 +40,23 @@ vec initial() { return {0.3, -1.2, 2.5}; }
 const vec flow_grid{1.0, 0.75, 0.5, 0.25, 0.0};
 
 /// Runs method m over `grid` with parameterisation p: through integrate (`engine = false`) or the
-/// engine-owned scheduler loop (`engine = true`), with the benign model.
-template <class M, class P = stork::flow_velocity>
+/// engine-owned scheduler loop (`engine = true`), with the benign model (and the noise source of a
+/// stochastic method).
+template <class M, class P = stork::flow_velocity, class... Noise>
 void run(const M& m, const vec& grid, vec& x, bool engine, const P& p = {},
-         stork::sampler_options options = {}) {
+         stork::sampler_options options = {}, const Noise&... noise) {
   if (engine) {
-    auto sch = stork::make_scheduler(m, grid, x, p, options);
+    auto sch = stork::make_scheduler(m, grid, x, p, options, noise...);
     vec out(x.size());
     while (!sch.done()) {
       model(x, sch.time(), out);
       sch.step(out, x);
     }
   } else if constexpr (stork::detail::is_identity_v<P>) {
-    stork::integrate(m, model, x, grid, options);
+    stork::integrate(m, model, x, grid, options, noise...);
   } else {
     const auto param = stork::detail::as_parameterisation(p);
-    stork::integrate(m, stork::field(model, param.process, param.prediction), x, grid, options);
+    stork::integrate(m, stork::field(model, param.process, param.prediction), x, grid, options, noise...);
   }
 }
 
@@ -420,20 +422,21 @@ snapshot snap(const Sch& s) {
 }
 
 /// Runs `m` on (grid, p) to the end with the benign model: the undisturbed result.
-template <class M, class P>
-vec undisturbed(const M& m, const vec& grid, const P& p) {
+template <class M, class P, class... Noise>
+vec undisturbed(const M& m, const vec& grid, const P& p, const Noise&... noise) {
   vec x = initial();
-  run(m, grid, x, true, p);
+  run(m, grid, x, true, p, {}, noise...);
   return x;
 }
 
 /// Every step-time error, for one method and parameterisation: after `good` good steps each bad call
 /// throws stork::error with the expected text, leaves x bitwise and the scheduler as they were, and the
-/// run then ends exactly where an undisturbed run ends. Finally, step after done().
-template <class M, class P>
-void step_errors(const M& m, const vec& grid, const P& p, std::size_t good) {
+/// run then ends exactly where an undisturbed run ends. Finally, step after done(). A stochastic method
+/// gets a copy of `noise` in both runs: the rejected calls draw nothing.
+template <class M, class P, class... Noise>
+void step_errors(const M& m, const vec& grid, const P& p, std::size_t good, const Noise&... noise) {
   vec x = initial(), out(x.size());
-  auto sch = stork::make_scheduler(m, grid, x, p);
+  auto sch = stork::make_scheduler(m, grid, x, p, noise...);
   for (std::size_t i = 0; i < good && !sch.done(); ++i) {
     model(x, sch.time(), out);
     sch.step(out, x);
@@ -492,7 +495,7 @@ void step_errors(const M& m, const vec& grid, const P& p, std::size_t good) {
     model(x, sch.time(), out);
     sch.step(out, x);
   }
-  REQUIRE(same_bits(x, undisturbed(m, grid, p)));
+  REQUIRE(same_bits(x, undisturbed(m, grid, p, noise...)));
   // Step after done(); time() then stays at the last grid time.
   const vec x_end = x;
   const snapshot s_end = snap(sch);
@@ -605,5 +608,129 @@ TEST_CASE("catalogue: a model's own exception passes through and leaves the stat
     }
     REQUIRE(failed_once);
     REQUIRE(same_bits(x, expected));
+  });
+}
+
+namespace {
+
+/// A stochastic method over `grid` with parameterisation p and a seeded noise source (or `noise`).
+template <class M, class P = stork::flow_velocity, class Noise = stork::normal_noise>
+std::function<void(vec&, bool)> noisy(M m, vec grid = flow_grid, P p = {},
+                                      Noise noise = stork::normal_noise{1}) {
+  return [m, grid, p, noise](vec& x, bool engine) { run(m, grid, x, engine, p, {}, noise); };
+}
+
+}  // namespace
+
+TEST_CASE(
+    "catalogue: stochastic methods — eta, s_noise, solver, grids along which no noise can be added, "
+    "noise sources",
+    "[catalogue][error][stochastic]") {
+  using stork::sde_solver;
+  const vec ve_grid{10.0, 5.0, 2.0, 1.0, 0.5, 0.0};
+  const std::vector<row> rows{
+      {"euler_ancestral eta < 0", noisy(stork::euler_ancestral{.eta = -1.0}), "eta", "-1"},
+      {"dpmpp_2m_sde eta NaN", noisy(stork::dpmpp_2m_sde{.eta = k_nan}), "eta", "nan"},
+      {"dpmpp_3m_sde eta Inf", noisy(stork::dpmpp_3m_sde{.eta = k_inf}), "eta", "inf"},
+      {"euler_ancestral eta -Inf", noisy(stork::euler_ancestral{.eta = -k_inf}), "eta", "-inf"},
+      {"euler_ancestral s_noise < 0", noisy(stork::euler_ancestral{.s_noise = -0.5}), "s_noise", "-0.5"},
+      {"dpmpp_2m_sde s_noise Inf", noisy(stork::dpmpp_2m_sde{.s_noise = k_inf}), "s_noise", "inf"},
+      {"dpmpp_3m_sde s_noise NaN", noisy(stork::dpmpp_3m_sde{.s_noise = k_nan}), "s_noise", "nan"},
+      {"dpmpp_2m_sde solver out of range", noisy(stork::dpmpp_2m_sde{.solver = static_cast<sde_solver>(7)}),
+       "solver", "7"},
+      {"euler_ancestral on a rising VE grid (noise is added only toward data)",
+       noisy(stork::euler_ancestral{}, vec{0.5, 1.0, 2.0}, stork::ve{}), "times[1]", "1"},
+      {"dpmpp_2m_sde on a rising flow grid", noisy(stork::dpmpp_2m_sde{}, vec{0.2, 0.5, 0.9}), "times[1]",
+       "0.5"},
+      {"dpmpp_3m_sde on a rising VP grid",
+       noisy(stork::dpmpp_3m_sde{}, vec{0.1, 0.5, 0.9}, stork::vp_linear{}), "times[1]", "0.5"},
+      {"euler_ancestral eta = 0 on a rising grid too",
+       noisy(stork::euler_ancestral{.eta = 0.0}, vec{0.2, 0.9}), "times[1]", "0.9"},
+      {"dpmpp_3m_sde eta so large that its weights overflow",
+       noisy(stork::dpmpp_3m_sde{.eta = 1e300}, ve_grid, stork::ve{}), "times[2]", "2"},
+      {"noise source resizes its output",
+       noisy(stork::dpmpp_2m_sde{}, flow_grid, stork::flow_velocity{}, [](vec& z) { z.assign(4, 0.0); }),
+       "output size", "4"},
+      {"noise source empties its output",
+       noisy(stork::euler_ancestral{}, ve_grid, stork::ve{}, [](vec& z) { z.clear(); }), "output size", "0"},
+  };
+  for (const row& r : rows) check_row(r);
+  // A draw with NaN or Inf: stork::error, x unchanged, on both fronts and for every method.
+  for_each_stochastic_method([](const auto& nm) {
+    for (const double bad : {k_nan, k_inf, -k_inf}) {
+      INFO("method: " << nm.name << ", draw " << bad);
+      int calls = 0;
+      auto source = [&calls, bad](vec& z) {
+        std::fill(z.begin(), z.end(), 0.25);
+        if (++calls == 2) z[1] = bad;
+      };
+      for (const bool engine : {false, true}) {
+        calls = 0;
+        vec x = initial();
+        REQUIRE_THROWS_WITH(
+            run(nm.method, flow_grid, x, engine, stork::flow_velocity{}, {}, std::ref(source)),
+            Catch::Contains("noise source: the draw contains NaN or Inf"));
+        if (!engine) REQUIRE(same_bits(x, initial()));
+      }
+    }
+  });
+}
+
+TEST_CASE("catalogue: grids, for every stochastic method", "[catalogue][error][stochastic]") {
+  struct grid_case {
+    const char* kind;
+    vec grid;
+    std::string param, value;
+  };
+  const std::vector<grid_case> cases{
+      {"empty grid", {}, "times.size()", "0"},
+      {"single point", {0.5}, "times.size()", "1"},
+      {"not monotone", {1.0, 0.5, 0.6, 0.0}, "times[2]", "0.6"},
+      {"repeated point", {1.0, 0.5, 0.5, 0.0}, "times[2]", "0.5"},
+      {"NaN in the grid", {1.0, k_nan, 0.0}, "times[1]", "nan"},
+      {"Inf in the grid", {k_inf, 0.5, 0.0}, "times[0]", "inf"},
+      {"step overflows double", {1e308, -1e308, -1.5e308}, "times[1]", "-1e+308"},
+  };
+  for_each_stochastic_method([&](const auto& nm) {
+    INFO("method: " << nm.name);
+    for (const grid_case& c : cases) check_row({c.kind, noisy(nm.method, c.grid), c.param, c.value});
+  });
+}
+
+TEST_CASE("catalogue: scheduler::step rejects bad calls and keeps its state, for every stochastic method",
+          "[catalogue][scheduler][error][stochastic]") {
+  for_each_stochastic_method([](const auto& nm) {
+    INFO("method: " << nm.name);
+    for (const std::size_t good : {std::size_t{0}, std::size_t{3}}) {
+      INFO("after " << good << " good steps, flow velocity");
+      step_errors(nm.method, flow_grid, stork::flow_velocity{}, good, stork::normal_noise{3});
+      INFO("VP epsilon");
+      step_errors(nm.method, stork::vp_taus(5), stork::vp_linear{}, good, stork::normal_noise{3});
+      INFO("VE denoiser");
+      step_errors(nm.method, vec{10.0, 5.0, 2.0, 1.0, 0.5, 0.0}, stork::ve{}, good, stork::normal_noise{3});
+    }
+  });
+}
+
+TEST_CASE("catalogue: a model's own exception passes through a stochastic method and leaves x untouched",
+          "[catalogue][error][stochastic]") {
+  struct device_lost : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+  for_each_stochastic_method([](const auto& nm) {
+    INFO("method: " << nm.name);
+    const vec expected = undisturbed(nm.method, flow_grid, stork::flow_velocity{}, stork::normal_noise{4});
+    for (const int fail_at : {1, 2, 4}) {
+      int calls = 0;
+      auto f = [&](const vec& y, double t, vec& v) {
+        if (++calls == fail_at) throw device_lost("CUDA error: device lost");
+        model(y, t, v);
+      };
+      vec x = initial();
+      REQUIRE_THROWS_AS(stork::integrate(nm.method, f, x, flow_grid, stork::normal_noise{4}), device_lost);
+      REQUIRE(same_bits(x, initial()));
+      stork::integrate(nm.method, model, x, flow_grid, stork::normal_noise{4});
+      REQUIRE(same_bits(x, expected));
+    }
   });
 }

@@ -8,7 +8,9 @@
 
 #include "stork/error.hpp"
 #include "stork/methods/dpmpp.hpp"
+#include "stork/methods/dpmpp_sde.hpp"
 #include "stork/methods/euler.hpp"
+#include "stork/methods/euler_ancestral.hpp"
 #include "stork/methods/heun.hpp"
 #include "stork/methods/ipndm.hpp"
 #include "stork/methods/rkg2.hpp"
@@ -28,6 +30,7 @@
 #include "stork/model/vp_discrete.hpp"
 #include "stork/model/vp_linear.hpp"
 #include "stork/model/vp_scaled_linear.hpp"
+#include "stork/noise.hpp"
 #include "stork/sampler_options.hpp"
 #include "stork/schedule.hpp"
 #include "stork/scheduler.hpp"

@@ -1,5 +1,6 @@
 // Every method of the library, configured, in ONE list: the cross-cutting tests (catalogue_test,
-// float32_test, determinism_test) run each of them. A new method is one more line in all_methods().
+// float32_test, determinism_test) run each of them. A new method is one more line in all_methods() (a
+// stochastic one, which needs a noise source, in stochastic_methods()).
 #pragma once
 
 #include <stork/stork.hpp>
@@ -43,6 +44,20 @@ inline auto all_methods() {
       named("dpmpp_2m", stork::dpmpp_2m{}), named("dpmpp_3m", stork::dpmpp_3m{}),
       named("unipc", stork::unipc{}), named("unipc order 3", stork::unipc{.order = 3}),
       named("ipndm", stork::ipndm{}));
+}
+
+/// The stochastic methods (eta = 1), which need a noise source and so are not in all_methods().
+inline auto stochastic_methods() {
+  return std::make_tuple(named("euler_ancestral", stork::euler_ancestral{}),
+                         named("dpmpp_2m_sde", stork::dpmpp_2m_sde{}),
+                         named("dpmpp_2m_sde heun", stork::dpmpp_2m_sde{.solver = stork::sde_solver::heun}),
+                         named("dpmpp_3m_sde", stork::dpmpp_3m_sde{}));
+}
+
+/// Calls f(named_method) for every stochastic method.
+template <class F>
+void for_each_stochastic_method(F&& f) {
+  std::apply([&f](const auto&... m) { (f(m), ...); }, stochastic_methods());
 }
 
 /// Calls f(named_method) for every method of the list.

@@ -1,0 +1,91 @@
+/// @file
+/// @brief Internal: what the stochastic samplers (euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde) share — the
+/// checks of eta and s_noise, the buffer a draw is written into, the weight check, and whether Euler in the
+/// process's own time is DDIM.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "stork/error.hpp"
+#include "stork/model/model.hpp"
+#include "stork/model/parameterisation.hpp"
+#include "stork/model/rectified_flow.hpp"
+#include "stork/model/ve.hpp"
+#include "stork/state.hpp"
+
+namespace stork::detail {
+
+/// eta, the amount of noise per step (k-diffusion's `eta`): finite and >= 0.
+inline double checked_eta(std::string_view who, double eta) {
+  if (!(eta >= 0.0) || !std::isfinite(eta))
+    fail(who, "eta", eta, "eta scales the noise added per step: it must be finite and >= 0 (0: no noise)");
+  return eta;
+}
+
+/// s_noise, the scale of each draw (k-diffusion's `s_noise`): finite and >= 0.
+inline double checked_s_noise(std::string_view who, double s_noise) {
+  if (!(s_noise >= 0.0) || !std::isfinite(s_noise))
+    fail(who, "s_noise", s_noise, "s_noise scales each noise draw: it must be finite and >= 0 (1: unscaled)");
+  return s_noise;
+}
+
+/// The buffer a noise draw is written into: allocated by the constructor when the method adds noise at
+/// all (eta·s_noise > 0), empty otherwise (S need not be default-constructible).
+template <class S>
+class noise_buffer {
+ public:
+  template <class Ops>
+  noise_buffer(bool active, const S& like, Ops& ops) {
+    if (active) buf_.push_back(ops.make_like(like));
+  }
+  /// True when the method adds noise (the source is called on every interval that does not end at data).
+  bool active() const noexcept { return !buf_.empty(); }
+  /// Fills the buffer from the engine's source (already wrapped by `checked_noise`, which throws for a
+  /// resized or non-finite draw) and returns it. If the source fails, the buffer is made afresh like `x`
+  /// (the only allocation, on that error path) so that a source that resized it cannot break later steps.
+  template <class Noise, class Ops>
+  const S& draw(Noise& noise, Ops& ops, const S& x) {
+    try {
+      noise(buf_.front());
+    } catch (...) {
+      buf_.front() = ops.make_like(x);
+      throw;
+    }
+    return buf_.front();
+  }
+
+ private:
+  std::vector<S> buf_;
+};
+
+/// Throws stork::error, before anything is changed, when the weights of the step from times[n] are not
+/// finite (an eta or a grid beyond double precision).
+inline void check_step_weights(std::string_view who, std::span<const double> w, std::size_t n, double t0,
+                               double t1) {
+  for (const double wi : w)
+    if (!std::isfinite(wi))
+      fail(who, "times[" + std::to_string(n) + "]", t0,
+           "the step to " + describe(t1) +
+               " has non-finite weights in double precision: eta or the grid's log-SNR steps are too large");
+}
+
+/// True when α(t) and σ(t) are affine in t (`ve`, `rectified_flow`, a plain velocity field): Euler in t is
+/// then exactly DDIM, the eta = 0 limit of the ancestral step.
+template <class P>
+constexpr bool euler_is_ddim() {
+  if constexpr (process_model<P>) {
+    using process = std::remove_cvref_t<decltype(std::declval<const P&>().process)>;
+    return std::is_same_v<process, ve> || std::is_same_v<process, rectified_flow>;
+  } else {
+    return false;
+  }
+}
+
+}  // namespace stork::detail
