@@ -1,0 +1,241 @@
+/// @file
+/// @brief Example code (not part of the library): the samplers the Fashion-MNIST demo compares, each set up
+/// the way its users run an SD-type discrete ε model, and the budget rule that gives every method the same
+/// number of model calls. Shared by demo.cpp (the FD table) and sample_check.cpp (the ctest).
+///
+/// Three ways to run the one ε network ε̂(x_VP, t) (`eps_mlp`, trained on SD's scaled-linear table):
+/// - VP τ, the paper's ε path (STORK): `stork::field(ε, vp_discrete table, prediction::epsilon)` on a grid
+///   uniform in τ from 1 (t = 999, the noise) to 1/T (t = 0); the run ends with the denoise x̂₀. The network
+///   is called at t = τ·T − 1.
+/// - VP τ as the reference STORKScheduler.py ships it (`variant::reference`): its noise mode reads only the
+///   first and last β and assumes a linear β between them (docs/reference.md §2.0: wrong for scaled_linear,
+///   so stork runs it as `vp_linear{T·β_first, T·β_last}`), on its grid `vp_taus(N)` that starts at
+///   (N − 1)/N with the noise unchanged, calling the network at t = 1000·τ.
+/// - VE σ, the "Karras" setting of k-diffusion / ComfyUI / stable-diffusion.cpp: the denoiser
+///   D(x, σ) = x − σ·ε̂(x/√(σ² + 1), t(σ)) with t(σ) = `timestep_of_sigma(σ)` (fractional, log-σ
+///   interpolation of the table), under `stork::ve{}` (prediction::sample), on `karras_sigmas(N)` between
+///   the table's σ range (σ₀ = 0.0292 to σ₉₉₉ = 14.61, then 0); the noise is scaled by σ_max.
+#pragma once
+
+#include <stork/eigen.hpp>
+#include <stork/stork.hpp>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common.hpp"
+
+namespace fashion_mnist::demo {
+
+using mat = Eigen::MatrixXf;
+/// ε̂(x, t): the network (x in VP scaling, t a continuous training timestep), or a stand-in.
+using eps_fn = std::function<void(const mat&, double, mat&)>;
+
+inline constexpr int train_timesteps = 1000;
+inline constexpr double beta_start = 0.00085, beta_end = 0.012;
+
+/// The model's table: Stable Diffusion's scaled-linear β, T = 1000 (`sd_alpha_bars` in models.hpp).
+inline const stork::vp_discrete& sd_table() {
+  static const stork::vp_discrete table =
+      stork::vp_discrete::scaled_linear(train_timesteps, beta_start, beta_end);
+  return table;
+}
+
+/// The three grids of the file comment.
+enum class grid_kind {
+  vp_uniform,  ///< τ uniform from 1 to 1/T: N intervals, N + 1 points
+  vp_paper,    ///< `stork::vp_taus(N)`: (N − 1)/N, …, 1/N, 1e-3 (N points)
+  karras,      ///< `karras_sigmas(N)` over the table's σ range, then 0
+};
+
+/// One line for the table: what a grid is.
+inline std::string describe(grid_kind g) {
+  switch (g) {
+    case grid_kind::vp_uniform:
+      return "VP tau uniform 1 -> 1/T, eps(table), denoise at the end";
+    case grid_kind::vp_paper:
+      return "VP vp_taus(N) (starts at (N-1)/N), eps as vp_linear(0.85, 12): the reference code's reading";
+    case grid_kind::karras:
+      return "VE Karras sigma 14.61 -> 0.0292, 0; D = x - sigma*eps(x/sqrt(sigma^2+1), t(sigma))";
+  }
+  return "?";
+}
+
+/// The grid of `steps` steps (what "steps" counts depends on the grid: intervals, or vp_taus' N points).
+inline std::vector<double> grid_of(grid_kind g, int steps) {
+  switch (g) {
+    case grid_kind::vp_uniform: {
+      std::vector<double> t(static_cast<std::size_t>(steps) + 1);
+      const double end = 1.0 / train_timesteps;
+      for (int k = 0; k <= steps; ++k)
+        t[static_cast<std::size_t>(k)] =
+            (static_cast<double>(steps - k) + static_cast<double>(k) * end) / steps;
+      t.front() = 1.0;
+      t.back() = end;
+      return t;
+    }
+    case grid_kind::vp_paper:
+      return stork::vp_taus(steps, {.eps_stop = 1e-3});
+    case grid_kind::karras: {
+      const stork::vp_discrete& table = sd_table();
+      return stork::karras_sigmas(
+          steps, {.sigma_min = table.ve_sigma(0), .sigma_max = table.ve_sigma(train_timesteps - 1)});
+    }
+  }
+  return {};
+}
+
+/// The state a run starts from: the N(0, I) noise as it is in VP, times the first σ in VE.
+inline mat start_state(grid_kind g, const mat& noise, std::span<const double> grid) {
+  return g == grid_kind::karras ? mat(noise * static_cast<float>(grid.front())) : noise;
+}
+
+/// @brief The stochastic samplers' noise: a seeded N(0, 1) stream (`rng`) filling a draw in memory order.
+/// Every run gets a fresh copy of the same seed, so every stochastic method sees the same stream.
+struct seeded_normals {
+  rng g;
+  void operator()(mat& out) {
+    float* p = out.data();
+    for (Eigen::Index i = 0; i < out.size(); ++i) p[i] = static_cast<float>(g.normal());
+  }
+};
+inline constexpr std::uint64_t draw_seed = 10;
+
+/// A compared sampler: a short name (file names, the CSV, the figure), its grid and one call of
+/// stork::integrate on the given ε̂.
+struct method_entry {
+  std::string name;
+  grid_kind grid;
+  bool stochastic = false;
+  std::function<stork::stats(const eps_fn&, mat&, std::span<const double>)> run;
+};
+
+namespace detail {
+/// A stochastic method declares `static constexpr bool stochastic = true`.
+template <class Method>
+inline constexpr bool is_stochastic = requires {
+  requires Method::stochastic;
+};
+
+/// integrate, with the seeded draws for a stochastic method.
+template <class Method, class F>
+stork::stats integrate(const Method& m, F&& f, mat& x, std::span<const double> grid) {
+  if constexpr (is_stochastic<Method>)
+    return stork::integrate(m, std::forward<F>(f), x, grid, seeded_normals{rng(draw_seed)});
+  else
+    return stork::integrate(m, std::forward<F>(f), x, grid);
+}
+}  // namespace detail
+
+/// A method on the paper's ε path in VP τ (file comment).
+template <class Method>
+method_entry vp_entry(std::string name, Method m) {
+  return {std::move(name), grid_kind::vp_uniform, detail::is_stochastic<Method>,
+          [m](const eps_fn& eps, mat& x, std::span<const double> grid) {
+            auto model = [&eps](const mat& y, double tau, mat& out) {
+              eps(y, std::clamp(tau * train_timesteps - 1.0, 0.0, train_timesteps - 1.0), out);
+            };
+            return detail::integrate(m, stork::field(model, sd_table(), stork::prediction::epsilon), x, grid);
+          }};
+}
+
+/// A method as the reference code runs this model (file comment): vp_linear from the table's end βs.
+template <class Method>
+method_entry reference_entry(std::string name, Method m) {
+  return {std::move(name), grid_kind::vp_paper, detail::is_stochastic<Method>,
+          [m](const eps_fn& eps, mat& x, std::span<const double> grid) {
+            auto model = [&eps](const mat& y, double tau, mat& out) {
+              eps(y, std::clamp(tau * train_timesteps, 0.0, train_timesteps - 1.0), out);
+            };
+            const stork::vp_linear assumed{.beta_min = train_timesteps * beta_start,
+                                           .beta_max = train_timesteps * beta_end};
+            return detail::integrate(m, stork::field(model, assumed, stork::prediction::epsilon), x, grid);
+          }};
+}
+
+/// A method on the VE denoiser over Karras sigmas (file comment); stochastic methods get `seeded_normals`.
+template <class Method>
+method_entry ve_entry(std::string name, Method m) {
+  return {std::move(name), grid_kind::karras, detail::is_stochastic<Method>,
+          [m](const eps_fn& eps, mat& x, std::span<const double> grid) {
+            mat scaled;
+            auto denoiser = [&eps, &scaled](const mat& y, double sigma, mat& d) {
+              scaled = y * static_cast<float>(1.0 / std::sqrt(sigma * sigma + 1.0));
+              eps(scaled, sd_table().timestep_of_sigma(sigma), d);
+              d = y - static_cast<float>(sigma) * d;  // D = x − σ·ε̂
+            };
+            return detail::integrate(m, stork::field(denoiser, stork::ve{}, stork::prediction::sample), x,
+                                     grid);
+          }};
+}
+
+/// @brief THE list of compared samplers, in table order. Add a method with one line; the stochastic samplers
+/// (a `static constexpr bool stochastic = true` method) get the seeded draws by themselves.
+inline std::vector<method_entry> compared_methods() {
+  using stork::variant;
+  return {
+      vp_entry("stork4_vp", stork::stork4{.stages = 5}),
+      vp_entry("stork2_vp", stork::stork2{.stages = 50}),
+      reference_entry("stork4_ref_vp", stork::stork4{.stages = 5, .variant = variant::reference}),
+      ve_entry("stork4_ve", stork::stork4{.stages = 5}),
+      ve_entry("stork2_ve", stork::stork2{.stages = 50}),
+      ve_entry("euler", stork::euler{}),
+      ve_entry("heun", stork::heun{}),
+      ve_entry("dpmpp_2m", stork::dpmpp_2m{}),
+      ve_entry("dpmpp_3m", stork::dpmpp_3m{}),
+      ve_entry("unipc", stork::unipc{.order = 3}),
+      ve_entry("ipndm", stork::ipndm{}),
+  };
+}
+
+/// Methods of the issue that cannot run on this model, and why (listed under the table).
+inline std::vector<std::pair<std::string, std::string>> methods_not_run() {
+  return {{"stork2_ref_vp",
+           "stork refuses variant::reference for STORK-2 with an eps model: the reference code's noise "
+           "STORK-2 is broken (docs/reference.md 2.3)"}};
+}
+
+/// The NFE budgets of the table.
+inline const std::vector<int> nfe_budgets{5, 8, 10, 15, 20, 30, 50};
+
+/// @brief The grid steps that spend at most `budget` model calls, as many as possible: {steps, calls}, or
+/// {0, 0} when even the smallest grid costs more. Found by running the method on a stand-in ε̂ = 0 on one
+/// sample, so every method's own counting rule (start-up calls, Heun's two calls, the VP denoise, the
+/// reference's N + 2) applies as it is.
+inline std::pair<int, std::size_t> steps_for(const method_entry& m, int budget) {
+  const eps_fn zero = [](const mat& x, double, mat& out) { out.setZero(x.rows(), x.cols()); };
+  std::pair<int, std::size_t> best{0, 0};
+  for (int steps = 1; steps <= budget; ++steps) {
+    std::size_t nfe = 0;
+    try {
+      const std::vector<double> grid = grid_of(m.grid, steps);
+      mat x = start_state(m.grid, mat::Zero(1, 1), grid);
+      nfe = m.run(zero, x, grid).nfe;
+    } catch (const stork::error&) {
+      continue;  // too short a grid for the method (vp_taus needs N >= 2, the reference 3 points)
+    }
+    if (nfe > static_cast<std::size_t>(budget)) break;
+    best = {steps, nfe};
+  }
+  return best;
+}
+
+/// N(0, I) noise, pixels × n, from `rng(seed)` column by column: the first k columns of a seed are the same
+/// for every n. Seed 9 is fashion_mnist_fd's DDIM noise.
+inline mat normals(Eigen::Index rows, Eigen::Index cols, std::uint64_t seed = 9) {
+  rng g(seed);
+  mat m(rows, cols);
+  for (Eigen::Index j = 0; j < cols; ++j)
+    for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(g.normal());
+  return m;
+}
+
+}  // namespace fashion_mnist::demo
