@@ -193,6 +193,9 @@ inline std::vector<method_entry> compared_methods() {
       ve_entry("dpmpp_3m", stork::dpmpp_3m{}),
       ve_entry("unipc", stork::unipc{.order = 3}),
       ve_entry("ipndm", stork::ipndm{}),
+      ve_entry("euler_ancestral", stork::euler_ancestral{}),
+      ve_entry("dpmpp_2m_sde", stork::dpmpp_2m_sde{}),
+      ve_entry("dpmpp_3m_sde", stork::dpmpp_3m_sde{}),
   };
 }
 
