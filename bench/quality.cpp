@@ -62,6 +62,7 @@ namespace {
 
 using vec = std::vector<double>;
 using stork_test::gaussian_mixture;
+using stork_test::random_mixture;
 using model_fn = std::function<void(const vec&, double, vec&)>;
 
 enum class kind { flow, ve, vpd };
@@ -386,16 +387,6 @@ reference solve_reference(const problem& p, const vec& start_state, double start
       break;
   }
   return r;
-}
-
-gaussian_mixture random_mixture(std::size_t dim, const std::vector<double>& spreads, unsigned seed) {
-  gaussian_mixture g{dim, {}, {}, spreads};
-  const vec z = stork_test::fixed_noise(dim * spreads.size(), seed);
-  for (std::size_t k = 0; k < spreads.size(); ++k) {
-    g.weight.push_back(1.0 / double(spreads.size()));
-    g.mean.emplace_back(z.begin() + long(k * dim), z.begin() + long((k + 1) * dim));
-  }
-  return g;
 }
 
 /// Eight equal components on a circle of radius 2, spread 0.1 (the "8 Gaussians" toy set).

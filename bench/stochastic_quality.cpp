@@ -34,6 +34,7 @@ namespace {
 
 using vec = std::vector<double>;
 using stork_test::gaussian_mixture;
+using stork_test::random_mixture;
 
 constexpr double sigma_min = 0.0292, sigma_max = 14.6146, rho = 7.0;
 
@@ -42,16 +43,6 @@ struct problem {
   gaussian_mixture gm;
   std::size_t samples;
 };
-
-gaussian_mixture random_mixture(std::size_t dim, const std::vector<double>& spreads, unsigned seed) {
-  gaussian_mixture g{dim, {}, {}, spreads};
-  const vec z = stork_test::fixed_noise(dim * spreads.size(), seed);
-  for (std::size_t k = 0; k < spreads.size(); ++k) {
-    g.weight.push_back(1.0 / double(spreads.size()));
-    g.mean.emplace_back(z.begin() + long(k * dim), z.begin() + long((k + 1) * dim));
-  }
-  return g;
-}
 
 /// n samples of the mixture: a component by its weight, then its Gaussian.
 vec true_samples(const gaussian_mixture& g, std::size_t n, std::uint64_t seed) {

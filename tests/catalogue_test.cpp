@@ -128,13 +128,15 @@ TEST_CASE("catalogue: method parameters", "[catalogue][error]") {
   for (const row& r : rows) check_row(r);
 }
 
-TEST_CASE("catalogue: grids, for every method", "[catalogue][error]") {
-  struct grid_case {
-    const char* kind;
-    vec grid;
-    std::string param, value;
-  };
-  const std::vector<grid_case> cases{
+namespace {
+/// A grid every method must refuse, the parameter the error names and its value.
+struct grid_case {
+  const char* kind;
+  vec grid;
+  std::string param, value;
+};
+std::vector<grid_case> bad_grids() {
+  return {
       {"empty grid", {}, "times.size()", "0"},
       {"single point", {0.5}, "times.size()", "1"},
       {"not monotone", {1.0, 0.5, 0.6, 0.0}, "times[2]", "0.6"},
@@ -143,6 +145,11 @@ TEST_CASE("catalogue: grids, for every method", "[catalogue][error]") {
       {"Inf in the grid", {k_inf, 0.5, 0.0}, "times[0]", "inf"},
       {"step overflows double", {1e308, -1e308, -1.5e308}, "times[1]", "-1e+308"},
   };
+}
+}  // namespace
+
+TEST_CASE("catalogue: grids, for every method", "[catalogue][error]") {
+  const std::vector<grid_case> cases = bad_grids();
   for_each_method([&](const auto& nm) {
     INFO("method: " << nm.name);
     for (const grid_case& c : cases) check_row({c.kind, flow(nm.method, c.grid), c.param, c.value});
@@ -677,20 +684,7 @@ TEST_CASE(
 }
 
 TEST_CASE("catalogue: grids, for every stochastic method", "[catalogue][error][stochastic]") {
-  struct grid_case {
-    const char* kind;
-    vec grid;
-    std::string param, value;
-  };
-  const std::vector<grid_case> cases{
-      {"empty grid", {}, "times.size()", "0"},
-      {"single point", {0.5}, "times.size()", "1"},
-      {"not monotone", {1.0, 0.5, 0.6, 0.0}, "times[2]", "0.6"},
-      {"repeated point", {1.0, 0.5, 0.5, 0.0}, "times[2]", "0.5"},
-      {"NaN in the grid", {1.0, k_nan, 0.0}, "times[1]", "nan"},
-      {"Inf in the grid", {k_inf, 0.5, 0.0}, "times[0]", "inf"},
-      {"step overflows double", {1e308, -1e308, -1.5e308}, "times[1]", "-1e+308"},
-  };
+  const std::vector<grid_case> cases = bad_grids();
   for_each_stochastic_method([&](const auto& nm) {
     INFO("method: " << nm.name);
     for (const grid_case& c : cases) check_row({c.kind, noisy(nm.method, c.grid), c.param, c.value});

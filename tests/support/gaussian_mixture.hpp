@@ -173,4 +173,16 @@ inline std::vector<double> fixed_noise(std::size_t n, unsigned seed = 1) {
   return z;
 }
 
+/// Equal-weight mixture in `dim` dimensions, one component per entry of `spreads` (its standard deviation),
+/// the means drawn from `fixed_noise(dim · components, seed)`: the benchmarks' high-dimensional problems.
+inline gaussian_mixture random_mixture(std::size_t dim, const std::vector<double>& spreads, unsigned seed) {
+  gaussian_mixture g{dim, {}, {}, spreads};
+  const std::vector<double> z = fixed_noise(dim * spreads.size(), seed);
+  for (std::size_t k = 0; k < spreads.size(); ++k) {
+    g.weight.push_back(1.0 / static_cast<double>(spreads.size()));
+    g.mean.emplace_back(z.begin() + static_cast<long>(k * dim), z.begin() + static_cast<long>((k + 1) * dim));
+  }
+  return g;
+}
+
 }  // namespace stork_test
