@@ -40,17 +40,20 @@ struct stats {
 /// multi-stage methods); once `done()`, it is the final state. All temporaries are allocated by the
 /// constructor: `step` never allocates.
 ///
-/// | member | meaning |
-/// |---|---|
-/// | `time()` | the time at which the model must be evaluated next (once done, the last grid time) |
-/// | `interval()` | the grid interval [t_n, t_{n+1}] that evaluation belongs to (n = number of intervals for
-/// a VP run's final denoise) | | `at_grid_point()` | true when it is at t_n (a step's own call), false for a
-/// stage inside the interval | | `output_buffer()` | a buffer to write the model output into, then `step(x)`:
-/// the multistep methods keep it as their history entry without a copy | | `step(out, x)` / `step(x)` |
-/// consume the output at (x, time()) and move x on | | `denoised(out, x, dst)` | the x̂₀ preview of an output
-/// at (x, time()), for parameterisations with a denoise | | `nfe()`, `done()`, `ops()` | model outputs
-/// consumed, whether the grid is integrated, the state operations | stable-diffusion.cpp's step index is
-/// `at_grid_point() ? interval() + 1 : −(interval() + 1)`.
+/// Members:
+/// - `time()`: the time at which the model must be evaluated next (once done, the last grid time);
+/// - `interval()`: the grid interval [t_n, t_{n+1}] that evaluation belongs to (n = number of intervals
+///   for a VP run's final denoise);
+/// - `at_grid_point()`: true when it is at t_n (a step's own call), false for a stage inside the interval;
+/// - `output_buffer()`: a buffer to write the model output into, then `step(x)`: the multistep methods
+///   keep it as their history entry without a copy;
+/// - `step(out, x)` / `step(x)`: consume the output at (x, time()) and move x on;
+/// - `denoised(out, x, dst)`: the x̂₀ preview of an output at (x, time()), for parameterisations with a
+///   denoise;
+/// - `nfe()`, `done()`, `ops()`: model outputs consumed, whether the grid is integrated, the state
+///   operations.
+///
+/// stable-diffusion.cpp's step index is `at_grid_point() ? interval() + 1 : −(interval() + 1)`.
 /// @tparam Method euler, heun, rkg2, rock4, stork2, stork4, … (anything with a nested `stepper`).
 /// @tparam S      the state type.
 /// @tparam P      what the model returns (`flow_velocity`, or `model<Process>`).

@@ -21,18 +21,15 @@ namespace stork {
 /// @brief Customisation point: the vector operations a state type must provide.
 ///
 /// Required members (all static):
-/// | expression | meaning |
-/// |---|---|
-/// | `S make_like(const S& x)` | a new state of the same shape as `x`; contents unspecified |
-/// | `void lincomb(S& out, std::span<const double> a, std::span<const S* const> x)` | `out = Σ a[k]·*x[k]`;
-/// `out` may be the same object as any `*x[k]`; `a.size() == x.size() >= 1` |
+/// - `S make_like(const S& x)`: a new state of the same shape as `x`; contents unspecified;
+/// - `void lincomb(S& out, std::span<const double> a, std::span<const S* const> x)`: `out = Σ a[k]·*x[k]`;
+///   `out` may be the same object as any `*x[k]`; `a.size() == x.size() >= 1`.
 ///
 /// Optional members, used when present:
-/// | expression | meaning |
-/// |---|---|
-/// | `std::size_t size(const S& x)` | number of scalars: lets the samplers reject a model output of the wrong
-/// size | | `bool all_finite(const S& x)` | false if any scalar is NaN or ±Inf: lets the samplers reject
-/// non-finite values |
+/// - `std::size_t size(const S& x)`: number of scalars: lets the samplers reject a model output of the
+///   wrong size;
+/// - `bool all_finite(const S& x)`: false if any scalar is NaN or ±Inf: lets the samplers reject non-finite
+///   values.
 ///
 /// Coefficients are `double`; the precision of the arithmetic is the implementation's choice. The library's
 /// own kernels (`std::vector`, Eigen) compute in the state's scalar type, at least float, with each

@@ -96,7 +96,7 @@ auto pick_ops(A&&... a) {
   if constexpr (count_of<arg_kind::ops, S, A...> == 0)
     return state_ops<S>{};
   else
-    return pick<arg_kind::ops, S>(no_observer{}, std::forward<A>(a)...);
+    return pick<arg_kind::ops, S>(no_observer{}, std::forward<A>(a)...);  // found: the default is unused
 }
 
 /// What a stochastic stepper calls for noise: the engine's source, then checks that it kept the size and

@@ -36,6 +36,17 @@ inline void check_grid(std::span<const double> times, std::string_view who, std:
   }
 }
 
+/// Throws stork::error, before anything is changed, when a weight of the step from t0 (grid interval n)
+/// to t1 is not finite; `why` says what makes it overflow for this method.
+inline void check_step_weights(std::string_view who, std::span<const double> w, std::size_t n, double t0,
+                               double t1, std::string_view why) {
+  for (const double wi : w)
+    if (!std::isfinite(wi))
+      fail(
+          who, "times[" + std::to_string(n) + "]", t0,
+          "the step to " + describe(t1) + " has non-finite weights in double precision: " + std::string(why));
+}
+
 /// The user's grid (copied once) and the current interval [t_n, t_{n+1}].
 class grid_walk {
  public:

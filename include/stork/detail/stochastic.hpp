@@ -6,12 +6,10 @@
 
 #include <cmath>
 #include <cstddef>
-#include <span>
-#include <string>
+#include <optional>
 #include <string_view>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "stork/error.hpp"
 #include "stork/model/model.hpp"
@@ -36,45 +34,38 @@ inline double checked_s_noise(std::string_view who, double s_noise) {
   return s_noise;
 }
 
-/// The buffer a noise draw is written into: allocated by the constructor when the method adds noise at
-/// all (eta·s_noise > 0), empty otherwise (S need not be default-constructible).
+/// The buffer a noise draw is written into: made by the constructor when the method adds noise at all
+/// (eta·s_noise > 0), absent otherwise (S need not be default-constructible).
 template <class S>
 class noise_buffer {
  public:
   template <class Ops>
   noise_buffer(bool active, const S& like, Ops& ops) {
-    if (active) buf_.push_back(ops.make_like(like));
+    if (active) buf_.emplace(ops.make_like(like));
   }
   /// True when the method adds noise (the source is called on every interval that does not end at data).
-  bool active() const noexcept { return !buf_.empty(); }
+  bool active() const noexcept { return buf_.has_value(); }
   /// Fills the buffer from the engine's source (already wrapped by `checked_noise`, which throws for a
   /// resized or non-finite draw) and returns it. If the source fails, the buffer is made afresh like `x`
   /// (the only allocation, on that error path) so that a source that resized it cannot break later steps.
   template <class Noise, class Ops>
   const S& draw(Noise& noise, Ops& ops, const S& x) {
     try {
-      noise(buf_.front());
+      noise(*buf_);
     } catch (...) {
-      buf_.front() = ops.make_like(x);
+      *buf_ = ops.make_like(x);
       throw;
     }
-    return buf_.front();
+    return *buf_;
   }
 
  private:
-  std::vector<S> buf_;
+  std::optional<S> buf_;
 };
 
-/// Throws stork::error, before anything is changed, when the weights of the step from times[n] are not
-/// finite (an eta or a grid beyond double precision).
-inline void check_step_weights(std::string_view who, std::span<const double> w, std::size_t n, double t0,
-                               double t1) {
-  for (const double wi : w)
-    if (!std::isfinite(wi))
-      fail(who, "times[" + std::to_string(n) + "]", t0,
-           "the step to " + describe(t1) +
-               " has non-finite weights in double precision: eta or the grid's log-SNR steps are too large");
-}
+/// Why the weights of a stochastic step can overflow (for `check_step_weights`).
+inline constexpr std::string_view stochastic_weights_overflow =
+    "eta or the grid's log-SNR steps are too large";
 
 /// True when α(t) and σ(t) are affine in t (`ve`, `rectified_flow`, a plain velocity field): Euler in t is
 /// then exactly DDIM, the eta = 0 limit of the ancestral step.

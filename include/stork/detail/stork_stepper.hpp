@@ -399,12 +399,9 @@ class stork_stepper {
   /// inverse cube, so steps beyond about 1e±75, or ratios of neighbouring steps beyond about 1e100,
   /// do not fit in double precision.
   void check_weights(std::span<const double> w, double t) const {
-    for (const double wi : w)
-      if (!std::isfinite(wi))
-        fail(k_.name(), "times[" + std::to_string(walk_.interval()) + "]", t,
-             "the step to " + describe(walk_.done() ? t : walk_.t1()) +
-                 " has non-finite weights in double precision: the grid's steps are too large, too "
-                 "small or too different in size for the velocity polynomial");
+    check_step_weights(k_.name(), w, walk_.interval(), t, walk_.done() ? t : walk_.t1(),
+                       "the grid's steps are too large, too small or too different in size for the velocity "
+                       "polynomial");
   }
 
   /// Stores the output at (x, t) as the newest history entry: as it is, or as the velocity

@@ -162,7 +162,7 @@ class dpmpp_sde_stepper {
       noisy = noise_.active();
       if (noisy) coef[terms] = s_noise_ * grid_.sigma(n + 1) * std::sqrt(-std::expm1(-2.0 * eta_ * h));
       check_step_weights(name(), std::span<const double>(coef.data(), terms + (noisy ? 1 : 0)), n, walk_.t0(),
-                         walk_.t1());
+                         walk_.t1(), stochastic_weights_overflow);
     }
     const S* z = noisy ? &noise_.draw(noise, ops, x) : nullptr;  // before anything changes
     const affine_velocity c = param_.denoise(walk_.t0());

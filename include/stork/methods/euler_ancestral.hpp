@@ -108,7 +108,7 @@ class euler_ancestral_stepper {
     const double to_data = -std::expm1(0.5 * std::log1p(-u * u) - h);
     const double cx = w * (grid_.sigma(n + 1) / grid_.sigma(n)), cd = grid_.alpha(n + 1) * to_data;
     const std::array<double, 3> coef{cx + cd * c.state, cd * c.output, s_noise_ * grid_.sigma(n + 1) * u};
-    check_step_weights(name, coef, n, walk_.t0(), walk_.t1());
+    check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
     if (noise_.active()) {
       const S& z = noise_.draw(noise, ops, x);  // before anything changes
       comb<3>(ops, x, coef, {&x, &out, &z});

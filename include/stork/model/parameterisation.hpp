@@ -22,15 +22,14 @@ struct affine_velocity {
 /// model output o at (x, t).
 ///
 /// Optional members, used when present:
-/// | expression | meaning |
-/// |---|---|
-/// | `p.denoise(t)` → `affine_velocity` | the data prediction x̂₀ = state·x + output·o (data-prediction
-/// methods, previews, STORK's final denoise) | | `p.alpha(t)`, `p.sigma(t)` → double | the noise process x_t
-/// = α·x₀ + σ·ε (data-prediction and stochastic methods) | | `p.output_is_velocity()` → bool | true when o is
-/// dx/dt itself: the samplers skip the conversion pass | | `p.callable_at(t)` → bool | false where the model
-/// cannot be called (σ = 0 for an ε, x̂₀ or v model) | | `p.validate(times)` | throws stork::error for bad
-/// parameters or a grid outside the domain | | `P::identity` (static constexpr bool) | the output is the
-/// velocity, known at compile time |
+/// - `p.denoise(t)` → `affine_velocity`: the data prediction x̂₀ = state·x + output·o (data-prediction
+///   methods, previews, STORK's final denoise);
+/// - `p.alpha(t)`, `p.sigma(t)` → double: the noise process x_t = α·x₀ + σ·ε (data-prediction and
+///   stochastic methods);
+/// - `p.output_is_velocity()` → bool: true when o is dx/dt itself: the samplers skip the conversion pass;
+/// - `p.callable_at(t)` → bool: false where the model cannot be called (σ = 0 for an ε, x̂₀ or v model);
+/// - `p.validate(times)`: throws stork::error for bad parameters or a grid outside the domain;
+/// - `P::identity` (static constexpr bool): the output is the velocity, known at compile time.
 ///
 /// Example: `struct my_drift { stork::affine_velocity affine(double t) const { return {-t, 1.0}; } };`
 template <class P>

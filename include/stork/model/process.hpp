@@ -20,14 +20,15 @@ namespace stork {
 
 /// @brief A noise process x_t = α(t)·x₀ + σ(t)·ε with its time derivatives and a domain check.
 ///
-/// | expression | meaning |
-/// |---|---|
-/// | `p.alpha(t)`, `p.sigma(t)` | α and σ at time t |
-/// | `p.dalpha(t)`, `p.dsigma(t)` | dα/dt and dσ/dt |
-/// | `p.validate(times)` | throws stork::error for bad parameters or a time outside the domain (an empty span
-/// checks the parameters only) | | `P::default_prediction` (optional) | what its models usually predict:
-/// `make_scheduler(method, times, x, process)` assumes it | | `P::variance_preserving` (optional) | σ > 0 on
-/// the whole domain (VP in (0, 1]): STORK ends a run with a denoise |
+/// Members:
+/// - `p.alpha(t)`, `p.sigma(t)`: α and σ at time t;
+/// - `p.dalpha(t)`, `p.dsigma(t)`: dα/dt and dσ/dt;
+/// - `p.validate(times)`: throws stork::error for bad parameters or a time outside the domain (an empty
+///   span checks the parameters only);
+/// - `P::default_prediction` (optional): what its models usually predict:
+///   `make_scheduler(method, times, x, process)` assumes it;
+/// - `P::variance_preserving` (optional): σ > 0 on the whole domain (VP in (0, 1]): STORK ends a run with a
+///   denoise.
 template <class P>
 concept NoiseProcess = std::copy_constructible<P> &&
     requires(const P& p, double t, std::span<const double> times) {
