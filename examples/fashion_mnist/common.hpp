@@ -3,6 +3,7 @@
 /// and trainers — CRC-32, a platform-independent random number generator and the error helper.
 #pragma once
 
+#include <sys/resource.h>
 #include <stork/error.hpp>
 
 #include <array>
@@ -15,6 +16,13 @@
 #include <string_view>
 
 namespace fashion_mnist {
+
+/// CPU time this process has spent in user mode, in seconds (the trainers report it beside wall time).
+inline double user_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec);
+}
 
 /// Throws stork::error("stork: fashion_mnist::<where>: <source>: <why>"): every failure names the function,
 /// the file (or stream) and the problem.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "fashion_mnist.hpp"
+#include "samplers.hpp"  // demo::normals: the noise the demo and its check share
 
 namespace {
 
@@ -39,14 +40,6 @@ Eigen::MatrixXf ddim(const fm::eps_mlp& model, Eigen::MatrixXf x, int steps) {
     x = static_cast<float>(std::sqrt(as)) * x0 + static_cast<float>(std::sqrt(1.0 - as)) * e;
   }
   return x;
-}
-
-Eigen::MatrixXf normals(Eigen::Index rows, Eigen::Index cols, std::uint64_t seed) {
-  fm::rng g(seed);
-  Eigen::MatrixXf m(rows, cols);
-  for (Eigen::Index j = 0; j < cols; ++j)
-    for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(g.normal());
-  return m;
 }
 
 }  // namespace
@@ -95,7 +88,7 @@ int main(int argc, char** argv) {
         "FD floor   (64 training images vs the test set, %d disjoint sets): mean %.4f, sd %.4f, range %.4f "
         "to %.4f\n",
         sets, mean, std::sqrt(std::max(0.0, sum2 / sets - mean * mean)), lo, hi);
-    const Eigen::MatrixXf noise_images = normals(train.x.rows(), 5000, 8);
+    const Eigen::MatrixXf noise_images = fm::demo::normals(train.x.rows(), 5000, 8);
     std::printf("FD ceiling (5000 noise images vs the test set): %.4f; the first 64: %.4f\n",
                 fm::image_fd(c, noise_images, ref), fm::image_fd(c, noise_images.leftCols(64), ref));
     if (!out.empty())
@@ -103,7 +96,7 @@ int main(int argc, char** argv) {
 
     if (epath != "-") {
       const fm::eps_mlp model = fm::eps_mlp::load(epath);
-      const Eigen::MatrixXf noise = normals(model.cfg().pixels, 5000, 9);
+      const Eigen::MatrixXf noise = fm::demo::normals(model.cfg().pixels, 5000, 9);
       for (int steps : {10, 20, 50}) {
         const Eigen::MatrixXf x = ddim(model, noise, steps);
         std::printf("DDIM %2d steps: FD %.4f (5000 samples), %.4f (the first 64)  (%.0f s)\n", steps,

@@ -1,7 +1,7 @@
 /// @file
 /// @brief Example code (not part of the library): the samplers the Fashion-MNIST demo compares, each set up
 /// the way its users run an SD-type discrete ε model, and the budget rule that gives every method the same
-/// number of model calls. Shared by demo.cpp (the FD table) and sample_check.cpp (the ctest).
+/// number of model calls. Shared by demo.cpp (the FD table), sample_check.cpp (the ctest) and fd.cpp (the noise).
 ///
 /// Three ways to run the one ε network ε̂(x_VP, t) (`eps_mlp`, trained on SD's scaled-linear table):
 /// - VP τ, the paper's ε path (STORK): `stork::field(ε, vp_discrete table, prediction::epsilon)` on a grid

@@ -12,7 +12,6 @@
 // Cross-entropy on the 60,000 training images (14×14, [−1, 1]), random horizontal flips (clothes are
 // mirror-symmetric classes), Adam with cosine decay; the saved weights are an EMA of the weights. Prints
 // the loss per epoch and the test accuracy (10,000 images) at the end.
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -30,12 +29,6 @@ constexpr Eigen::Index batch = 128;
 constexpr double lr_max = 1e-3, lr_min = 1e-5, ema_decay = 0.999;
 constexpr std::uint64_t init_seed = 21, data_seed = 22;
 
-double user_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,7 +37,7 @@ int main(int argc, char** argv) {
     const int epochs = argc > 2 ? std::stoi(argv[2]) : 30;
     const std::filesystem::path dir = argc > 3 ? std::filesystem::path(argv[3]) : fm::default_data_dir;
     const auto start = std::chrono::steady_clock::now();
-    const double user_start = user_seconds();
+    const double user_start = fm::user_seconds();
     const fm::dataset train = fm::load_dataset(fm::split::train, dir),
                       test = fm::load_dataset(fm::split::test, dir);
     const int side = train.side;
@@ -96,7 +89,7 @@ int main(int argc, char** argv) {
     net.save(out_path);
     std::printf("trained in %.0f s wall, %.0f s user; train accuracy %.4f, test accuracy %.4f; wrote %s\n",
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                user_seconds() - user_start, net.accuracy(train.x, train.labels),
+                fm::user_seconds() - user_start, net.accuracy(train.x, train.labels),
                 net.accuracy(test.x, test.labels), out_path.c_str());
     return 0;
   } catch (const std::exception& e) {

@@ -12,7 +12,6 @@
 // Adam with warm-up and cosine decay, gradient clipping, and an exponential moving average (EMA) of the
 // weights, which is what is saved. Every 2500 steps it prints the mean training loss of the last 2500
 // steps and the held-out loss of the EMA weights on 2000 test images with fixed t and ε.
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -30,12 +29,6 @@ constexpr Eigen::Index batch = 64;
 constexpr double lr_max = 2e-3, lr_min = 1e-5, ema_decay = 0.9995, clip = 1.0;
 constexpr int warmup = 300;
 constexpr std::uint64_t init_seed = 1, data_seed = 2, held_out_seed = 3;
-
-double user_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec);
-}
 
 /// A noised batch: inputs x_t, timesteps t, targets ε.
 struct noised {
@@ -76,7 +69,7 @@ int main(int argc, char** argv) {
     const int steps = argc > 2 ? std::stoi(argv[2]) : 45000;
     const std::filesystem::path dir = argc > 3 ? std::filesystem::path(argv[3]) : fm::default_data_dir;
     const auto start = std::chrono::steady_clock::now();
-    const double user_start = user_seconds();
+    const double user_start = fm::user_seconds();
     const fm::dataset train = fm::load_dataset(fm::split::train, dir),
                       test = fm::load_dataset(fm::split::test, dir);
     const std::vector<double> abar = fm::sd_alpha_bars();
@@ -134,7 +127,7 @@ int main(int argc, char** argv) {
     net.params() = ema;
     net.save(out_path);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double user = user_seconds() - user_start;
+    const double user = fm::user_seconds() - user_start;
     // Final losses of the saved (EMA) weights with fixed t and ε: all 10,000 test images, and the first
     // 10,000 training images for comparison.
     const noised test_all = first_n(test.x, test.x.cols(), abar, held_out_seed + 1);
