@@ -24,11 +24,6 @@ namespace {
 constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
 constexpr double k_inf = std::numeric_limits<double>::infinity();
 
-bool same_bits(const vec& a, const vec& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
-}
-
 /// A benign model for every parameterisation: finite, smooth, state dependent.
 void model(const vec& x, double t, vec& out) {
   for (std::size_t i = 0; i < x.size(); ++i) out[i] = 0.5 * x[i] - 0.25 * t;

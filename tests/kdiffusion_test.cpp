@@ -161,14 +161,6 @@ run sample_lms(const denoiser& model, vec x, const vec& sigmas, std::size_t orde
 
 namespace {
 
-/// max_i |a_i − b_i| / max(1, |b_i|).
-double rel_diff(const vec& a, const vec& b) {
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    m = std::max(m, std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i])));
-  return m;
-}
-
 /// 8 points of the 2-D three-blob mixture at σ_max: x = σ_max·z.
 vec start(double sigma_max, unsigned seed) {
   vec x = fixed_noise(16, seed);

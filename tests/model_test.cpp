@@ -44,14 +44,6 @@ const char* name(prediction p) {
   return "?";
 }
 
-/// max_i |a_i − b_i| / max(1, |b_i|).
-double rel_diff(const vec& a, const vec& b) {
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    m = std::max(m, std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i])));
-  return m;
-}
-
 vec apply(const stork::affine_velocity& c, const vec& x, const vec& o) {
   vec r(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) r[i] = c.state * x[i] + c.output * o[i];

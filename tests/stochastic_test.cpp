@@ -172,19 +172,6 @@ void report(const char* format, A... a) {
   std::printf("\n");
 }
 
-/// max_i |a_i − b_i| / max(1, |b_i|).
-double rel_diff(const vec& a, const vec& b) {
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    m = std::max(m, std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i])));
-  return m;
-}
-
-bool same_bits(const vec& a, const vec& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
-}
-
 const gaussian_mixture& blobs() {
   static const gaussian_mixture g = three_blobs();
   return g;

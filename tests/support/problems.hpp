@@ -3,8 +3,10 @@
 
 #include <stork/stork.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <functional>
 #include <numbers>
 #include <string>
@@ -102,6 +104,20 @@ struct heat_equation {
     return u;
   }
 };
+
+/// max_i |a_i − b_i| / max(1, |b_i|).
+inline double rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    m = std::max(m, std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i])));
+  return m;
+}
+
+/// Same size and the same bits (NaN payloads and signed zeros included).
+inline bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+}
 
 inline double max_abs(const std::vector<double>& u) {
   double m = 0;
