@@ -37,7 +37,7 @@
 //                  DPM-Solver++(2M): k = 1, (3M): k = 2; UniPC order 3 (corrector and predictor in one
 //                  combination over x and four predictions): k = 3.
 //
-// A new way of stepping is one more driver class next to `engine_owned_output` and `zero_copy_output`.
+// A new way of stepping is one more branch of `driver` (see `engine_owned_output` and `zero_copy_output`).
 #include <benchmark/benchmark.h>
 #include <stork/stork.hpp>
 
@@ -215,46 +215,16 @@ constexpr std::size_t grid_intervals = 400;
 constexpr std::size_t untimed_head = 8;  // start-up (STORK: Heun or 2 RK3 intervals) and multistep warm-up
 constexpr std::size_t untimed_tail = 4;  // lower-order final steps, final denoise
 
-/// Today's protocol: the engine owns the model-output buffer `v` and passes it to `sch.step(v, x)`. The
-/// model is not run: v keeps bounded values, the same at every call.
-template <class Method, class Param>
-class engine_owned_output {
+/// One scheduler on the bench grid and its buffers, stepped the way an engine does:
+/// - `ZeroCopy = false` (`engine_owned_output`): the engine owns the model-output buffer `v` and passes it
+///   to `sch.step(v, x)`; the model writes v once, up front (bounded values, the same at every call);
+/// - `ZeroCopy = true` (`zero_copy_output`): before each (timed) `sch.step(x)` the "model" writes its output
+///   into `sch.output_buffer()` (untimed: the model's own work), so STORK, DPM-Solver++, UniPC and iPNDM
+///   keep it as their history entry without copying it.
+template <class Method, class Param, bool ZeroCopy>
+class driver {
  public:
-  engine_owned_output(Method m, Param p, bool check_finite, std::size_t n)
-      : m_(m),
-        p_(p),
-        check_(check_finite),
-        times_(grid(grid_intervals)),
-        x_(n, 1.0f),
-        v_(n, 0.01f),
-        sch_(make()) {}
-  void prepare() {}  // the model writes v_: once, up front
-  void call() { sch_.step(v_, x_); }
-  bool done() const { return sch_.done(); }
-  void restart() { sch_ = make(); }
-  /// The sampler's state and the model-output buffer (the floor runs on them too).
-  state& x() { return x_; }
-  const state& output() const { return v_; }
-
- private:
-  auto make() const {
-    return stork::make_scheduler(m_, times_, x_, p_, stork::sampler_options{.check_finite = check_});
-  }
-  Method m_;
-  Param p_;
-  bool check_;
-  std::vector<double> times_;
-  state x_, v_;
-  decltype(stork::make_scheduler(m_, times_, x_, p_, stork::sampler_options{})) sch_;
-};
-
-/// The zero-copy protocol: before each (timed) `sch.step(x)` the "model" writes its output into
-/// `sch.output_buffer()` (untimed: the model's own work), so STORK, DPM-Solver++, UniPC and iPNDM keep it as
-/// their history entry without copying it.
-template <class Method, class Param>
-class zero_copy_output {
- public:
-  zero_copy_output(Method m, Param p, bool check_finite, std::size_t n)
+  driver(Method m, Param p, bool check_finite, std::size_t n)
       : m_(m),
         p_(p),
         check_(check_finite),
@@ -263,13 +233,21 @@ class zero_copy_output {
         v_(n, 0.01f),
         sch_(make()) {}
   void prepare() {
-    state& out = sch_.output_buffer();
-    std::copy(v_.begin(), v_.end(), out.begin());
-    last_ = &out;
+    if constexpr (ZeroCopy) {
+      state& out = sch_.output_buffer();
+      std::copy(v_.begin(), v_.end(), out.begin());
+      last_ = &out;
+    }
   }
-  void call() { sch_.step(x_); }
+  void call() {
+    if constexpr (ZeroCopy)
+      sch_.step(x_);
+    else
+      sch_.step(v_, x_);
+  }
   bool done() const { return sch_.done(); }
   void restart() { sch_ = make(); }
+  /// The sampler's state (the floor runs on it too).
   state& x() { return x_; }
   /// The buffer the model last wrote (the floor reads it too, so both sides find it equally warm).
   const state& output() const { return last_ ? *last_ : v_; }
@@ -284,8 +262,12 @@ class zero_copy_output {
   std::vector<double> times_;
   state x_, v_;
   decltype(stork::make_scheduler(m_, times_, x_, p_, stork::sampler_options{})) sch_;
-  const state* last_ = nullptr;
+  const state* last_ = nullptr;  // zero-copy: output_buffer() as the model last wrote it
 };
+template <class Method, class Param>
+using engine_owned_output = driver<Method, Param, false>;
+template <class Method, class Param>
+using zero_copy_output = driver<Method, Param, true>;
 
 /// Model calls one full pass over the grid makes (independent of n: counted once on a tiny state).
 template <class Driver, class Make>
