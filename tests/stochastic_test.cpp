@@ -343,6 +343,19 @@ vec run(const M& m, convention c, const vec& grid, vec x, A&&... a) {
   return x;
 }
 
+/// body(make_scheduler(m, grid, x, <the process of convention c>, a...)).
+template <class M, class Body, class... A>
+void with_scheduler(const M& m, convention c, const vec& grid, const vec& x, Body&& body, A&&... a) {
+  switch (c) {
+    case convention::ve:
+      return body(stork::make_scheduler(m, grid, x, stork::ve{}, std::forward<A>(a)...));
+    case convention::flow:
+      return body(stork::make_scheduler(m, grid, x, std::forward<A>(a)...));
+    case convention::vp:
+      return body(stork::make_scheduler(m, grid, x, stork::vp_linear{}, std::forward<A>(a)...));
+  }
+}
+
 /// The engine-owned loop in convention c, writing into output_buffer() (zero_copy) or an own buffer.
 template <class M, class... A>
 vec loop(const M& m, convention c, const vec& grid, vec x, bool zero_copy, A&&... a) {
@@ -353,17 +366,7 @@ vec loop(const M& m, convention c, const vec& grid, vec x, bool zero_copy, A&&..
       zero_copy ? sch.step(x) : sch.step(out, x);
     }
   };
-  switch (c) {
-    case convention::ve:
-      go(stork::make_scheduler(m, grid, x, stork::ve{}, std::forward<A>(a)...));
-      break;
-    case convention::flow:
-      go(stork::make_scheduler(m, grid, x, std::forward<A>(a)...));
-      break;
-    case convention::vp:
-      go(stork::make_scheduler(m, grid, x, stork::vp_linear{}, std::forward<A>(a)...));
-      break;
-  }
+  with_scheduler(m, c, grid, x, go, std::forward<A>(a)...);
   return x;
 }
 
@@ -632,12 +635,7 @@ TEST_CASE("stochastic: the noise source is called once per interval that adds no
         ++calls;
         stork::normal_noise{calls}(z);
       };
-      if (c == convention::flow)
-        body(stork::make_scheduler(m, grid, x, source));
-      else if (c == convention::ve)
-        body(stork::make_scheduler(m, grid, x, stork::ve{}, source));
-      else
-        body(stork::make_scheduler(m, grid, x, stork::vp_linear{}, source));
+      with_scheduler(m, c, grid, x, body, source);
       for (std::size_t i = 0; i < seen.size(); ++i) REQUIRE(seen[i] == i);
       REQUIRE(seen.size() == grid.size() - (ends_at_data ? 2 : 1));
     });
@@ -689,12 +687,7 @@ TEST_CASE(
             sch.step(x);
           }
         };
-        if (c == convention::flow)
-          body(stork::make_scheduler(m, grid, x, std::ref(source)));
-        else if (c == convention::ve)
-          body(stork::make_scheduler(m, grid, x, stork::ve{}, std::ref(source)));
-        else
-          body(stork::make_scheduler(m, grid, x, stork::vp_linear{}, std::ref(source)));
+        with_scheduler(m, c, grid, x, body, std::ref(source));
         REQUIRE(same_bits(x, expected));
       }
     });
@@ -767,12 +760,7 @@ TEST_CASE("stochastic: no heap allocation while stepping, every method, conventi
             }
           };
           const vec grid = grid_of(c, 8);
-          if (c == convention::flow)
-            body(stork::make_scheduler(m, grid, x, stork::normal_noise{1}));
-          else if (c == convention::ve)
-            body(stork::make_scheduler(m, grid, x, stork::ve{}, stork::normal_noise{1}));
-          else
-            body(stork::make_scheduler(m, grid, x, stork::vp_linear{}, stork::normal_noise{1}));
+          with_scheduler(m, c, grid, x, body, stork::normal_noise{1});
         }
       });
     }
