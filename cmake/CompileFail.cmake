@@ -1,4 +1,4 @@
-# cmake -DCXX=<compiler> -DINCLUDE=<dir> -DSOURCE=<file.cpp> -P CompileFail.cmake
+# cmake -DCXX=<compiler> -DSTD=<17|20> -DINCLUDE=<dir> -DSOURCE=<file.cpp> -P CompileFail.cmake
 # A compile-fail test: SOURCE must NOT compile, and the compiler's message must contain the text of its
 # "// expect: <text>" line (the static_assert that tells the user what to use instead).
 file(STRINGS ${SOURCE} expect_lines REGEX "^// expect: ")
@@ -7,7 +7,10 @@ if(NOT expect_lines)
 endif()
 list(GET expect_lines 0 expect)
 string(REPLACE "// expect: " "" expect "${expect}")
-execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -I${INCLUDE} ${SOURCE}
+if(NOT STD)
+  set(STD 20)
+endif()
+execute_process(COMMAND ${CXX} -std=c++${STD} -fsyntax-only -I${INCLUDE} ${SOURCE}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0)
   message(FATAL_ERROR "${SOURCE} compiled, but it must be rejected at compile time")

@@ -59,8 +59,8 @@ struct context_ops {
   toy_ggml::tensor make_like(const toy_ggml::tensor& x) const { return ctx->new_tensor(x.n); }
   /// out = Σ a[k]·x[k] in one pass (each element is read from every input before it is written, so out may
   /// be one of the inputs); arithmetic in double, storage float.
-  void lincomb(toy_ggml::tensor& out, std::span<const double> a,
-               std::span<const toy_ggml::tensor* const> x) const {
+  void lincomb(toy_ggml::tensor& out, stork::span<const double> a,
+               stork::span<const toy_ggml::tensor* const> x) const {
     ++ctx->kernels;
     for (std::size_t i = 0; i < out.n; ++i) {
       double acc = 0.0;
@@ -73,7 +73,7 @@ struct context_ops {
     return std::all_of(x.data, x.data + x.n, [](float f) { return std::isfinite(f); });
   }
 };
-static_assert(stork::StateOps<context_ops, toy_ggml::tensor>);
+static_assert(stork::is_state_ops_v<context_ops, toy_ggml::tensor>, "context_ops performs the state operations");
 
 namespace {
 

@@ -49,8 +49,8 @@ template <>
 struct stork::state_ops<sd_like::tensor> {
   static sd_like::tensor make_like(const sd_like::tensor& x) { return sd_like::tensor(x.shape); }
   /// out = Σ a[k]·x[k], one pass in double (each element is read from every input before it is written).
-  static void lincomb(sd_like::tensor& out, std::span<const double> a,
-                      std::span<const sd_like::tensor* const> x) {
+  static void lincomb(sd_like::tensor& out, stork::span<const double> a,
+                      stork::span<const sd_like::tensor* const> x) {
     for (std::size_t i = 0; i < out.data.size(); ++i) {
       double acc = 0.0;
       for (std::size_t k = 0; k < a.size(); ++k) acc += a[k] * x[k]->data[i];
@@ -124,6 +124,18 @@ struct settings {
   double cfg_scale = 7.5;
   int cfg_until = 20;     // guidance for steps 1..cfg_until, then 1 (the unconditional call is skipped)
   int preview_every = 0;  // 0: no previews
+
+  static settings unguided() {  // guidance scale 1: one UNet call per model call
+    settings s;
+    s.cfg_scale = 1.0;
+    return s;
+  }
+  static settings guided(int until, int every) {  // the default scale up to step `until`, previews
+    settings s;
+    s.cfg_until = until;
+    s.preview_every = every;
+    return s;
+  }
 };
 
 /// What one generation reports.
@@ -140,7 +152,7 @@ result generate(const Method& method, const toy_unet& unet, const stork::vp_disc
   // The model's own σ range (σ of timesteps 0 and 999), Karras spacing, a final 0.
   const std::size_t last = table.num_train_timesteps() - 1;
   const std::vector<double> sigmas =
-      stork::karras_sigmas(cfg.steps, {.sigma_min = table.ve_sigma(0), .sigma_max = table.ve_sigma(last)});
+      stork::karras_sigmas(cfg.steps, stork::karras_schedule{table.ve_sigma(0), table.ve_sigma(last)});
   result r;
   r.x = tensor(noise.shape);
   for (std::size_t i = 0; i < noise.data.size(); ++i)
@@ -218,7 +230,7 @@ int main() {
   const double c = s * s / std::sqrt((s * s + lo * lo) * (s * s + hi * hi));
   auto check_exact = [&](const char* name, const auto& method, double tolerance) {
     const result r =
-        generate(method, unet, table, noise, {.cfg_scale = 1.0}, [](int, double, const tensor&) {});
+        generate(method, unet, table, noise, settings::unguided(), [](int, double, const tensor&) {});
     double e = 0.0;
     for (std::size_t i = 0; i < r.x.data.size(); ++i) {
       const double m = unet.mean(0)[i % dim];
@@ -240,7 +252,7 @@ int main() {
   // x̂₀ starts at the prompt's mean and moves out to a sample of spread s = 0.5.
   std::printf("dpmpp_2m, guidance 7.5 for steps 1–15 then 1, a preview (x̂₀) every 5 steps:\n");
   const result r =
-      generate(stork::dpmpp_2m{}, unet, table, noise, {.cfg_until = 15, .preview_every = 5},
+      generate(stork::dpmpp_2m{}, unet, table, noise, settings::guided(15, 5),
                [&](int step, double sigma, const tensor& x0) {
                  std::printf("  step %2d, σ %6.3f: preview at rms distance %.3f from the prompt's mean\n",
                              step, sigma, rms_distance(x0, 0, unet.mean(0)));

@@ -6,9 +6,8 @@
 #pragma once
 
 #include <Eigen/Core>
-#include <concepts>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 
 #include "stork/state.hpp"
 
@@ -28,7 +27,7 @@ struct eigen_dense_ops {
   static bool all_finite(const M& x) noexcept {
     return detail::all_finite(x.data(), static_cast<std::size_t>(x.size()));
   }
-  static void lincomb(M& out, std::span<const double> a, std::span<const M* const> x) {
+  static void lincomb(M& out, span<const double> a, span<const M* const> x) {
     detail::lincomb_contiguous(out.data(), static_cast<std::size_t>(out.size()), a, x,
                                [](const M* m) { return m->data(); });
   }
@@ -39,17 +38,15 @@ struct eigen_dense_ops {
 /// @brief Dense `Eigen::Matrix` (vectors included) of float or double.
 /// @par Cost: `lincomb` is one pass over memory for up to 8 terms, arithmetic in the scalar type (as for
 /// `std::vector`: float states in float, coefficients rounded once).
-template <class T, int R, int C, int O, int MR, int MC>
-requires std::floating_point<T>
-struct state_ops<Eigen::Matrix<T, R, C, O, MR, MC>>
-    : detail::eigen_dense_ops<Eigen::Matrix<T, R, C, O, MR, MC>> {
-};
+template <int R, int C, int O, int MR, int MC>
+struct state_ops<Eigen::Matrix<float, R, C, O, MR, MC>> : detail::eigen_dense_ops<Eigen::Matrix<float, R, C, O, MR, MC>> {};
+template <int R, int C, int O, int MR, int MC>
+struct state_ops<Eigen::Matrix<double, R, C, O, MR, MC>> : detail::eigen_dense_ops<Eigen::Matrix<double, R, C, O, MR, MC>> {};
 
 /// @brief Dense `Eigen::Array` of float or double.
-template <class T, int R, int C, int O, int MR, int MC>
-requires std::floating_point<T>
-struct state_ops<Eigen::Array<T, R, C, O, MR, MC>>
-    : detail::eigen_dense_ops<Eigen::Array<T, R, C, O, MR, MC>> {
-};
+template <int R, int C, int O, int MR, int MC>
+struct state_ops<Eigen::Array<float, R, C, O, MR, MC>> : detail::eigen_dense_ops<Eigen::Array<float, R, C, O, MR, MC>> {};
+template <int R, int C, int O, int MR, int MC>
+struct state_ops<Eigen::Array<double, R, C, O, MR, MC>> : detail::eigen_dense_ops<Eigen::Array<double, R, C, O, MR, MC>> {};
 
 }  // namespace stork

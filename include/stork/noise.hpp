@@ -8,24 +8,25 @@
 #pragma once
 
 #include <cmath>
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <numbers>
 #include <random>
 #include <type_traits>
 #include <utility>
+
+#include "stork/detail/type_traits.hpp"
 
 namespace stork {
 
 namespace detail {
 /// A contiguous state of floating-point values: `out.data()` points at `out.size()` of them.
 template <class S>
-concept contiguous_floating = requires(S& s) {
-  { s.data() } -> std::convertible_to<const volatile void*>;
-  s.size();
-  requires std::floating_point<std::remove_cvref_t<decltype(*s.data())>>;
-};
+using data_element_t = remove_cvref_t<decltype(*std::declval<S&>().data())>;
+template <class S>
+using size_member_t = decltype(std::declval<S&>().size());
+template <class S>
+inline constexpr bool contiguous_floating =
+    is_detected_v<size_member_t, S> && std::is_floating_point_v<detected_t<data_element_t, S>>;
 }  // namespace detail
 
 /// @brief A seeded stream of independent standard-normal draws: `noise(out)` fills `out` with the next
@@ -48,10 +49,9 @@ class normal_noise {
   explicit normal_noise(std::uint64_t seed = 0) : engine_(seed) {}
 
   /// Fills `out` with the next `out.size()` draws of the stream.
-  template <class S>
-  requires detail::contiguous_floating<S>
+  template <class S, std::enable_if_t<detail::contiguous_floating<S>, int> = 0>
   void operator()(S& out) {
-    using T = std::remove_cvref_t<decltype(*out.data())>;
+    using T = detail::remove_cvref_t<decltype(*out.data())>;
     auto* p = out.data();
     const auto n = static_cast<std::size_t>(out.size());
     for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<T>(next());
@@ -64,13 +64,15 @@ class normal_noise {
       return spare_;
     }
     const double u1 = uniform(), u2 = uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1)), theta = 2.0 * std::numbers::pi * u2;
+    const double r = std::sqrt(-2.0 * std::log(u1)), theta = 2.0 * pi * u2;
     spare_ = r * std::sin(theta);
     has_spare_ = true;
     return r * std::cos(theta);
   }
 
  private:
+  static constexpr double pi = 3.141592653589793238462643383279502884;  // std::numbers::pi (C++20)
+
   /// (k + ½)/2⁵³ from the top 53 bits: in (0, 1), never 0 (log) nor 1.
   double uniform() { return (static_cast<double>(engine_() >> 11) + 0.5) * 0x1p-53; }
 

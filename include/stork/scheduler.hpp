@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -59,11 +59,11 @@ struct stats {
 /// @tparam P      what the model returns (`flow_velocity`, or `model<Process>`).
 /// @tparam Ops    the state operations (`state_ops<S>`, or an engine's own `StateOps` object).
 /// @tparam Noise  the noise source of a stochastic method (none for the others).
-template <class Method, class S, Parameterisation P = flow_velocity, class Ops = state_ops<S>,
+template <class Method, class S, STORK_CONCEPT(Parameterisation) P = flow_velocity, class Ops = state_ops<S>,
           class Noise = detail::no_noise>
 class scheduler {
   static_assert(
-      StateOps<Ops, S>,
+      is_state_ops_v<Ops, S>,
       "stork: no state operations for this state type: specialise stork::state_ops<S> (make_like, lincomb) "
       "or pass an object with make_like and lincomb members to make_scheduler / integrate");
   static constexpr bool stochastic = detail::is_stochastic_v<Method>;
@@ -79,7 +79,7 @@ class scheduler {
  public:
   using stepper_type = typename Method::template stepper<S, P, Ops>;
 
-  scheduler(const Method& method, std::span<const double> times, const S& x, const P& param = {},
+  scheduler(const Method& method, span<const double> times, const S& x, const P& param = {},
             sampler_options options = {}, Ops ops = {}, Noise noise = {})
       : ops_(std::move(ops)),
         stepper_((validate(param, times), method), times, x, param, ops_),
@@ -153,7 +153,9 @@ class scheduler {
 
   /// @brief The x̂₀ preview of a model output `out` at (x, time()): dst = c·x + d·out (one pass). For
   /// DPM-Solver++/UniPC this is the data prediction they step with; STORK and the others do not need it.
-  void denoised(const S& out, const S& x, S& dst) requires detail::has_denoise<P> {
+  void denoised(const S& out, const S& x, S& dst) {
+    static_assert(detail::has_denoise<P>,
+                  "stork: scheduler::denoised needs a parameterisation with denoise(t): stork::model<Process>");
     const affine_velocity c = param_.denoise(time());
     detail::comb<2>(ops_, dst, {c.state, c.output}, {&x, &out});
   }
@@ -163,13 +165,15 @@ class scheduler {
   const P& param() const noexcept { return param_; }
 
  private:
-  static constexpr bool has_slot = requires(stepper_type & s) {
-    { s.output_slot() } -> std::same_as<S&>;
-  };
+  template <class T>
+  using output_slot_t = decltype(std::declval<T&>().output_slot());
+  template <class T>
+  using validate_t = decltype(std::declval<const T&>().validate(std::declval<span<const double>>()));
+  static constexpr bool has_slot = detail::is_detected_exact_v<S&, output_slot_t, stepper_type>;
 
   /// Lets a parameterisation check its own domain (e.g. VP times in (0, 1]) before anything else.
-  static void validate(const P& param, std::span<const double> times) {
-    if constexpr (requires { param.validate(times); }) param.validate(times);
+  static void validate(const P& param, span<const double> times) {
+    if constexpr (detail::is_detected_v<validate_t, P>) param.validate(times);
   }
   /// Throws unless the velocity (and, for a noise process, the denoise) coefficients are finite at t:
   /// e.g. an ε flow model at σ = 1, a denoiser at σ = 0, or β so large that α underflows to 0.
@@ -211,7 +215,7 @@ class scheduler {
 /// - a state-operations object (`StateOps`): an engine's allocator or context; default `state_ops<S>`;
 /// - a noise source `noise(S& out)` filling out with N(0, 1) draws, for the stochastic methods only.
 template <class Method, class S, class... Args>
-auto make_scheduler(const Method& method, std::span<const double> times, const S& x, Args&&... args) {
+auto make_scheduler(const Method& method, span<const double> times, const S& x, Args&&... args) {
   using namespace detail;
   check_arguments<S, /*allow_param=*/true, /*allow_observer=*/false, Args...>();
   auto param = as_parameterisation(pick<arg_kind::param, S>(flow_velocity{}, std::forward<Args>(args)...));
@@ -225,7 +229,7 @@ auto make_scheduler(const Method& method, std::span<const double> times, const S
 namespace detail {
 
 template <class Method, class S, class Model, class P, class Ops, class Noise, class Observer>
-stats run(const Method& method, Model& model, const P& param, S& x, std::span<const double> times,
+stats run(const Method& method, Model& model, const P& param, S& x, span<const double> times,
           sampler_options options, Ops ops, Noise noise, Observer observer) {
   S work = ops.make_like(x);
   copy(ops, work, x);
@@ -261,17 +265,18 @@ stats run(const Method& method, Model& model, const P& param, S& x, std::span<co
 /// parameterisation has one: one more pass and one more state). If anything throws (bad input, the
 /// model's own exception), x is left as it was.
 /// @par Cost: the method's model calls per step; one working state up front plus the method's temporaries.
-template <class Method, class S, class F, class... Args>
-requires(std::invocable<F&, const S&, double, S&> ||
-         detail::parameterised_field<std::remove_cvref_t<F>>) stats
-    integrate(const Method& method, F&& f, S& x, std::span<const double> times, Args&&... args) {
+template <class Method, class S, class F, class... Args,
+          std::enable_if_t<std::is_invocable_v<F&, const S&, double, S&> ||
+                               detail::parameterised_field<detail::remove_cvref_t<F>>,
+                           int> = 0>
+stats integrate(const Method& method, F&& f, S& x, span<const double> times, Args&&... args) {
   using namespace detail;
   check_arguments<S, /*allow_param=*/false, /*allow_observer=*/true, Args...>();
   auto ops = pick_ops<S>(std::forward<Args>(args)...);
   auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
   auto observer = pick<arg_kind::observer, S>(no_observer{}, std::forward<Args>(args)...);
   const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
-  if constexpr (parameterised_field<std::remove_cvref_t<F>>) {
+  if constexpr (parameterised_field<detail::remove_cvref_t<F>>) {
     auto&& model = f.model();
     return run(method, model, f.param(), x, times, options, std::move(ops), std::move(noise),
                std::move(observer));

@@ -9,12 +9,14 @@
 #pragma once
 
 #include <array>
-#include <concepts>
 #include <cstddef>
-#include <span>
+#include <type_traits>
 #include <vector>
 
+#include "stork/detail/config.hpp"
 #include "stork/detail/contiguous.hpp"
+#include "stork/detail/span.hpp"
+#include "stork/detail/type_traits.hpp"
 
 namespace stork {
 
@@ -22,7 +24,7 @@ namespace stork {
 ///
 /// Required members (all static):
 /// - `S make_like(const S& x)`: a new state of the same shape as `x`; contents unspecified;
-/// - `void lincomb(S& out, std::span<const double> a, std::span<const S* const> x)`: `out = Σ a[k]·*x[k]`;
+/// - `void lincomb(S& out, span<const double> a, span<const S* const> x)`: `out = Σ a[k]·*x[k]`;
 ///   `out` may be the same object as any `*x[k]`; `a.size() == x.size() >= 1`.
 ///
 /// Optional members, used when present:
@@ -39,33 +41,67 @@ namespace stork {
 template <class S>
 struct state_ops;
 
-/// @brief A type the samplers can integrate: `state_ops<S>` provides `make_like` and `lincomb`.
+namespace detail {
+template <class S>
+using make_like_t = decltype(state_ops<S>::make_like(std::declval<const S&>()));
+template <class S>
+using static_lincomb_t = decltype(state_ops<S>::lincomb(std::declval<S&>(), std::declval<span<const double>>(),
+                                                        std::declval<span<const S* const>>()));
+template <class O, class S>
+using ops_make_like_t = decltype(std::declval<O&>().make_like(std::declval<const S&>()));
+template <class O, class S>
+using ops_lincomb_t = decltype(std::declval<O&>().lincomb(std::declval<S&>(), std::declval<span<const double>>(),
+                                                          std::declval<span<const S* const>>()));
+template <class S>
+using static_size_t = decltype(state_ops<S>::size(std::declval<const S&>()));
+template <class S>
+using static_all_finite_t = decltype(state_ops<S>::all_finite(std::declval<const S&>()));
+template <class O, class S>
+using ops_size_t = decltype(std::declval<O&>().size(std::declval<const S&>()));
+template <class O, class S>
+using ops_all_finite_t = decltype(std::declval<O&>().all_finite(std::declval<const S&>()));
+}  // namespace detail
+
+/// @brief True when S is a type the samplers can integrate: copy-constructible, and `state_ops<S>` provides
+/// `make_like` (returning S) and `lincomb`. The C++17 spelling of the `State` concept.
+///
+/// Example: `static_assert(stork::is_state_v<std::vector<float>>);`
+template <class S>
+inline constexpr bool is_state_v = std::is_copy_constructible_v<S> &&
+                                   detail::is_detected_exact_v<S, detail::make_like_t, S> &&
+                                   detail::is_detected_v<detail::static_lincomb_t, S>;
+
+#if STORK_HAS_CPP20
+/// @brief A type the samplers can integrate: `state_ops<S>` provides `make_like` and `lincomb`
+/// (the concept of `is_state_v<S>`).
 ///
 /// Example: `static_assert(stork::State<std::vector<float>>);`
 template <class S>
-concept State = std::copy_constructible<S> &&
-    requires(const S& cx, S& out, std::span<const double> a, std::span<const S* const> xs) {
-  { state_ops<S>::make_like(cx) } -> std::same_as<S>;
-  state_ops<S>::lincomb(out, a, xs);
+concept State = is_state_v<S>;
+#endif
+
+namespace detail {
+/// The state operations of `std::vector<T>`, T = float or double (the two specialisations below).
+template <class T>
+struct vector_ops {
+  static std::vector<T> make_like(const std::vector<T>& x) { return std::vector<T>(x.size()); }
+  static std::size_t size(const std::vector<T>& x) noexcept { return x.size(); }
+  static bool all_finite(const std::vector<T>& x) noexcept { return detail::all_finite(x.data(), x.size()); }
+  static void lincomb(std::vector<T>& out, span<const double> a, span<const std::vector<T>* const> x) {
+    detail::lincomb_contiguous(out.data(), out.size(), a, x, [](const std::vector<T>* v) { return v->data(); });
+  }
 };
+}  // namespace detail
 
 /// @brief `state_ops` for `std::vector<float>` and `std::vector<double>`.
 ///
 /// `lincomb` is one pass over memory for up to 8 terms, in T: double states in double, float states in
 /// float (coefficients rounded to float once, explicit SIMD under GCC and clang; error bound in
 /// `stork/detail/contiguous.hpp`).
-template <class T>
-requires std::floating_point<T>
-struct state_ops<std::vector<T>> {
-  static std::vector<T> make_like(const std::vector<T>& x) { return std::vector<T>(x.size()); }
-  static std::size_t size(const std::vector<T>& x) noexcept { return x.size(); }
-  static bool all_finite(const std::vector<T>& x) noexcept { return detail::all_finite(x.data(), x.size()); }
-  static void lincomb(std::vector<T>& out, std::span<const double> a,
-                      std::span<const std::vector<T>* const> x) {
-    detail::lincomb_contiguous(out.data(), out.size(), a, x,
-                               [](const std::vector<T>* v) { return v->data(); });
-  }
-};
+template <>
+struct state_ops<std::vector<float>> : detail::vector_ops<float> {};
+template <>
+struct state_ops<std::vector<double>> : detail::vector_ops<double> {};
 
 /// @brief An object that performs the state operations of S: the default is `state_ops<S>{}` (static
 /// members called through an object), and an engine may pass its own — one that holds a context, an
@@ -76,31 +112,31 @@ struct state_ops<std::vector<T>> {
 /// (never while stepping) and hold one ops object per scheduler (copied in, so keep a reference or pointer
 /// inside it when the context must be shared).
 /// Example: `struct pool_ops { my_pool* pool; S make_like(const S& x); void lincomb(S&, ...); };`
+/// The C++17 spelling of the `StateOps` concept.
 template <class O, class S>
-concept StateOps = std::copy_constructible<O> &&
-    requires(O& ops, const S& cx, S& out, std::span<const double> a, std::span<const S* const> xs) {
-  { ops.make_like(cx) } -> std::same_as<S>;
-  ops.lincomb(out, a, xs);
-};
+inline constexpr bool is_state_ops_v = std::is_copy_constructible_v<O> &&
+                                       detail::is_detected_exact_v<S, detail::ops_make_like_t, O, S> &&
+                                       detail::is_detected_v<detail::ops_lincomb_t, O, S>;
+#if STORK_HAS_CPP20
+/// @brief The concept of `is_state_ops_v<O, S>`: an object that performs the state operations of S.
+template <class O, class S>
+concept StateOps = is_state_ops_v<O, S>;
+#endif
 
 namespace detail {
 
+/// `state_ops<S>::size(x)` exists (lets the samplers reject outputs of the wrong size).
 template <class S>
-concept has_size = requires(const S& x) {
-  { state_ops<S>::size(x) } -> std::convertible_to<std::size_t>;
-};
+inline constexpr bool has_size = is_detected_convertible_v<std::size_t, static_size_t, S>;
+/// `state_ops<S>::all_finite(x)` exists (lets the samplers reject NaN/Inf).
 template <class S>
-concept has_all_finite = requires(const S& x) {
-  { state_ops<S>::all_finite(x) } -> std::convertible_to<bool>;
-};
+inline constexpr bool has_all_finite = is_detected_convertible_v<bool, static_all_finite_t, S>;
+/// `ops.size(x)` exists.
 template <class O, class S>
-concept ops_size = requires(O& ops, const S& x) {
-  { ops.size(x) } -> std::convertible_to<std::size_t>;
-};
+inline constexpr bool ops_size = is_detected_convertible_v<std::size_t, ops_size_t, O, S>;
+/// `ops.all_finite(x)` exists.
 template <class O, class S>
-concept ops_all_finite = requires(O& ops, const S& x) {
-  { ops.all_finite(x) } -> std::convertible_to<bool>;
-};
+inline constexpr bool ops_all_finite = is_detected_convertible_v<bool, ops_all_finite_t, O, S>;
 
 /// `n` independent temporaries shaped like `x`: one `make_like` each, never copies of one (a state type
 /// whose copies share storage, like a tensor handle, would otherwise get n aliases of one buffer).
@@ -111,7 +147,7 @@ std::vector<S> make_states(Ops& ops, std::size_t n, const S& x) {
   for (std::size_t i = 0; i < n; ++i) v.push_back(ops.make_like(x));
   return v;
 }
-template <State S>
+template <STORK_CONCEPT(State) S>
 std::vector<S> make_states(std::size_t n, const S& x) {
   state_ops<S> ops;
   return make_states(ops, n, x);
@@ -120,14 +156,14 @@ std::vector<S> make_states(std::size_t n, const S& x) {
 /// `out = Σ a[k]·x[k]` through `ops`, a fixed number of terms.
 template <std::size_t N, class S, class Ops>
 void comb(Ops& ops, S& out, const std::array<double, N>& a, const std::array<const S*, N>& x) {
-  static_assert(N >= 1);
-  ops.lincomb(out, std::span<const double>(a), std::span<const S* const>(x));
+  static_assert(N >= 1, "stork: a linear combination needs at least one term");
+  ops.lincomb(out, span<const double>(a), span<const S* const>(x));
 }
 /// `out = Σ a[k]·x[k]` through `ops`, the first `n` terms of the arrays.
 template <std::size_t N, class S, class Ops>
 void comb_n(Ops& ops, S& out, const std::array<double, N>& a, const std::array<const S*, N>& x,
             std::size_t n) {
-  ops.lincomb(out, std::span<const double>(a.data(), n), std::span<const S* const>(x.data(), n));
+  ops.lincomb(out, span<const double>(a.data(), n), span<const S* const>(x.data(), n));
 }
 /// `out = x` through `ops` (a one-term combination: an exact copy).
 template <class S, class Ops>
@@ -139,14 +175,14 @@ void copy(Ops& ops, S& out, const S& x) {
 
 /// @brief `out = Σ a[k]·x[k]` for a fixed number of terms (no allocation).
 /// @par Cost: one `state_ops<S>::lincomb`, i.e. one pass over memory.
-template <State S, std::size_t N>
+template <STORK_CONCEPT(State) S, std::size_t N>
 void lincomb(S& out, const std::array<double, N>& a, const std::array<const S*, N>& x) {
   state_ops<S> ops;
   detail::comb<N>(ops, out, a, x);
 }
 
 /// @brief `out = x` through the state algebra (a one-term linear combination: exact copy).
-template <State S>
+template <STORK_CONCEPT(State) S>
 void assign(S& out, const S& x) {
   lincomb<S, 1>(out, {1.0}, {&x});
 }

@@ -7,6 +7,8 @@
 #pragma once
 
 #include "stork/error.hpp"
+#include "stork/menu/any_method.hpp"
+#include "stork/menu/any_scheduler.hpp"
 #include "stork/methods/dpmpp.hpp"
 #include "stork/methods/dpmpp_sde.hpp"
 #include "stork/methods/euler.hpp"

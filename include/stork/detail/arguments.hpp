@@ -4,7 +4,6 @@
 /// what they are, in any order; and the noise-source wrapper that checks each draw.
 #pragma once
 
-#include <concepts>
 #include <cstddef>
 #include <string>
 #include <type_traits>
@@ -27,24 +26,29 @@ struct no_observer {};
 /// A stochastic method declares `static constexpr bool stochastic = true` and its stepper takes the noise
 /// source as a fourth argument of `advance`.
 template <class Method>
-constexpr bool is_stochastic_v = requires {
-  requires Method::stochastic;
-};
+using stochastic_t = decltype(Method::stochastic);
+template <class Method>
+constexpr bool is_stochastic_v = [] {
+  if constexpr (is_detected_v<stochastic_t, Method>)
+    return static_cast<bool>(Method::stochastic);
+  else
+    return false;
+}();
 
 enum class arg_kind { options, param, ops, observer, noise, unknown };
 
 template <class A, class S>
 constexpr arg_kind kind_of() {
-  using T = std::remove_cvref_t<A>;
+  using T = detail::remove_cvref_t<A>;
   if constexpr (std::is_same_v<T, sampler_options>)
     return arg_kind::options;
-  else if constexpr (Parameterisation<T> || NoiseProcess<T>)
+  else if constexpr (is_parameterisation_v<T> || is_noise_process_v<T>)
     return arg_kind::param;
-  else if constexpr (StateOps<T, S>)
+  else if constexpr (is_state_ops_v<T, S>)
     return arg_kind::ops;
-  else if constexpr (std::invocable<T&, const step_info<S>&>)
+  else if constexpr (std::is_invocable_v<T&, const step_info<S>&>)
     return arg_kind::observer;
-  else if constexpr (std::invocable<T&, S&>)
+  else if constexpr (std::is_invocable_v<T&, S&>)
     return arg_kind::noise;
   else
     return arg_kind::unknown;
@@ -83,7 +87,7 @@ D pick(D d) {
 template <arg_kind K, class S, class D, class A, class... R>
 auto pick(D d, A&& a, R&&... r) {
   if constexpr (kind_of<A, S>() == K)
-    return std::remove_cvref_t<A>(std::forward<A>(a));
+    return detail::remove_cvref_t<A>(std::forward<A>(a));
   else
     return pick<K, S>(std::move(d), std::forward<R>(r)...);
 }

@@ -12,7 +12,7 @@
 ///   (`stork::State`, `StateOps`, `VelocityField`, `Parameterisation`, `NoiseProcess`), and a template
 ///   parameter declared `STORK_CONCEPT(State) S` is constrained by it; under C++17 the parameter is a
 ///   plain `class` and the static_asserts with the library's messages do the checking;
-/// - `stork::span<T>` is `std::span<T>` under C++20 and a small span of the library's own under C++17
+/// - `stork::span<T>` is `span<T>` under C++20 and a small span of the library's own under C++17
 ///   (`stork/detail/span.hpp`), so a user's `state_ops::lincomb` spelled either way compiles.
 #pragma once
 

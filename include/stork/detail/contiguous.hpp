@@ -19,7 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <type_traits>
 #include <utility>
 
@@ -114,7 +114,7 @@ void lincomb_fixed(T* out, std::size_t n, const double* a, const T* const* x,
 /// Any number of terms: blocks of 256 scalars accumulated in `arithmetic_t<T>` on the stack, so memory
 /// is still read once and out may alias any input.
 template <class T, class Ptr, class Data>
-void lincomb_blocked(T* out, std::size_t n, std::span<const double> a, std::span<Ptr const> xs, Data data) {
+void lincomb_blocked(T* out, std::size_t n, span<const double> a, span<Ptr const> xs, Data data) {
   using R = arithmetic_t<T>;
   constexpr std::size_t block = 256;
   R acc[block];
@@ -134,7 +134,7 @@ void lincomb_blocked(T* out, std::size_t n, std::span<const double> a, std::span
 
 /// Dispatch on the number of terms; `data(xs[k])` yields the k-th input's pointer.
 template <class T, class Ptr, class Data>
-void lincomb_contiguous(T* out, std::size_t n, std::span<const double> a, std::span<Ptr const> xs,
+void lincomb_contiguous(T* out, std::size_t n, span<const double> a, span<Ptr const> xs,
                         Data data) {
   constexpr std::size_t max_fixed = 8;
   const T* p[max_fixed];

@@ -6,10 +6,9 @@
 
 #include <array>
 #include <cmath>
-#include <concepts>
 #include <cstddef>
 #include <limits>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "stork/detail/history_ring.hpp"
 #include "stork/error.hpp"
 #include "stork/model/parameterisation.hpp"
+#include "stork/model/process.hpp"
 #include "stork/state.hpp"
 
 namespace stork::detail {
@@ -29,10 +29,12 @@ namespace stork::detail {
 /// `stork::model<Process>` (every process and prediction) and `flow_velocity` (read as rectified flow:
 /// α = 1 − σ, x̂₀ = x − σv) qualify.
 template <class P>
-concept DataPrediction = has_denoise<P> && requires(const P& p, double t) {
-  { p.alpha(t) } -> std::convertible_to<double>;
-  { p.sigma(t) } -> std::convertible_to<double>;
-};
+inline constexpr bool is_data_prediction_v =
+    has_denoise<P> && is_detected_convertible_v<double, alpha_t, P> && is_detected_convertible_v<double, sigma_t, P>;
+#if STORK_HAS_CPP20
+template <class P>
+concept DataPrediction = is_data_prediction_v<P>;
+#endif
 
 /// ψ_k(h) = ∫₀ʰ e^{u−h} u^{k−1}/(k−1)! du = (−1)^k [e^{−h} − Σ_{i<k} (−h)^i/i!], k ≥ 1: the weight of the
 /// k-th Taylor term of the data prediction in one exponential-integrator step of length h in λ
@@ -62,8 +64,8 @@ inline double psi(int k, double h) {
 /// flow grid ending at σ = 0) are the only infinite values it can hold.
 class log_snr_grid {
  public:
-  template <DataPrediction P>
-  log_snr_grid(std::span<const double> times, const P& p, std::string_view who) {
+  template <STORK_CONCEPT(DataPrediction) P>
+  log_snr_grid(span<const double> times, const P& p, std::string_view who) {
     check_grid(times, who);
     const std::size_t n = times.size();
     lambda_.resize(n), alpha_.resize(n), sigma_.resize(n);

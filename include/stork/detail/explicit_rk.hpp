@@ -6,7 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <optional>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <string_view>
 #include <vector>
 
@@ -39,13 +39,13 @@ struct kutta3_tableau {
 /// k-diffusion's Heun does; for rectified flow and VE that step lands exactly on x̂₀.
 /// Temporaries: the step start and `stages − 1` stage velocities (plus the velocity buffer of a
 /// non-velocity output).
-template <class Tableau, class S, Parameterisation P>
+template <class Tableau, class S, STORK_CONCEPT(Parameterisation) P>
 class explicit_rk_stepper {
   static constexpr std::size_t K = Tableau::stages;
 
  public:
   template <class Ops>
-  explicit_rk_stepper(std::span<const double> times, const S& x, const P& p, std::string_view who, Ops& ops)
+  explicit_rk_stepper(span<const double> times, const S& x, const P& p, std::string_view who, Ops& ops)
       : walk_(times, who), vel_(p, x, ops), x0_(ops.make_like(x)), k_(make_states(ops, K - 1, x)) {}
 
   double time() const noexcept { return walk_.t0() + Tableau::c[j_] * walk_.h(); }

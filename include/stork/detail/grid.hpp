@@ -4,7 +4,7 @@
 
 #include <cmath>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,7 +15,7 @@ namespace stork::detail {
 
 /// Throws stork::error unless `times` has at least `min_points` finite, strictly monotone entries whose
 /// differences (the steps) are finite too.
-inline void check_grid(std::span<const double> times, std::string_view who, std::size_t min_points = 2) {
+inline void check_grid(span<const double> times, std::string_view who, std::size_t min_points = 2) {
   if (times.size() < min_points)
     fail(who, "times.size()", times.size(),
          "a grid needs at least " + std::to_string(min_points) + " points");
@@ -38,7 +38,7 @@ inline void check_grid(std::span<const double> times, std::string_view who, std:
 
 /// Throws stork::error, before anything is changed, when a weight of the step from t0 (grid interval n)
 /// to t1 is not finite; `why` says what makes it overflow for this method.
-inline void check_step_weights(std::string_view who, std::span<const double> w, std::size_t n, double t0,
+inline void check_step_weights(std::string_view who, span<const double> w, std::size_t n, double t0,
                                double t1, std::string_view why) {
   for (const double wi : w)
     if (!std::isfinite(wi))
@@ -50,7 +50,7 @@ inline void check_step_weights(std::string_view who, std::span<const double> w, 
 /// The user's grid (copied once) and the current interval [t_n, t_{n+1}].
 class grid_walk {
  public:
-  grid_walk(std::span<const double> times, std::string_view who, std::size_t min_points = 2) {
+  grid_walk(span<const double> times, std::string_view who, std::size_t min_points = 2) {
     check_grid(times, who, min_points);
     t_.assign(times.begin(), times.end());
   }
@@ -63,7 +63,7 @@ class grid_walk {
   /// Signed step t_{n+1} − t_n; 0 once done().
   double h() const noexcept { return done() ? 0.0 : t_[n_ + 1] - t_[n_]; }
   double at(std::size_t i) const noexcept { return t_[i]; }
-  std::span<const double> times() const noexcept { return t_; }
+  span<const double> times() const noexcept { return t_; }
   void next() noexcept { ++n_; }
 
  private:

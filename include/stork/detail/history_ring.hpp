@@ -5,7 +5,7 @@
 
 #include <array>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <vector>
 
 #include "stork/state.hpp"

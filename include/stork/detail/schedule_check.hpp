@@ -5,7 +5,7 @@
 
 #include <cmath>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <string>
 #include <string_view>
 
@@ -35,7 +35,7 @@ inline void check_sigma_range(std::string_view where, double sigma_min, double s
 /// Throws, naming `steps`, unless every value of `sig` is finite, positive and strictly below the one
 /// before: "the <grid> grid is not positive and strictly decreasing in double precision: sigma[i] = …;
 /// <hint>". Catches ranges and options that are valid one by one but collapse or overflow in double.
-inline void check_decreasing_sigmas(std::string_view where, int steps, std::span<const double> sig,
+inline void check_decreasing_sigmas(std::string_view where, int steps, span<const double> sig,
                                     std::string_view grid, std::string_view hint) {
   for (std::size_t i = 0; i < sig.size(); ++i) {
     const bool ok = std::isfinite(sig[i]) && sig[i] > 0.0 && (i == 0 || sig[i] < sig[i - 1]);

@@ -72,7 +72,7 @@ inline constexpr std::string_view stochastic_weights_overflow =
 template <class P>
 constexpr bool euler_is_ddim() {
   if constexpr (process_model<P>) {
-    using process = std::remove_cvref_t<decltype(std::declval<const P&>().process)>;
+    using process = detail::remove_cvref_t<decltype(std::declval<const P&>().process)>;
     return std::is_same_v<process, ve> || std::is_same_v<process, rectified_flow>;
   } else {
     return false;

@@ -6,10 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <concepts>
 #include <cstddef>
 #include <optional>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -36,7 +35,7 @@ enum class stork_family { rkg2, rock4 };
 template <class P>
 constexpr bool ends_with_denoise_v = [] {
   if constexpr (process_model<P>)
-    return variance_preserving_v<std::remove_cvref_t<decltype(std::declval<const P&>().process)>>;
+    return variance_preserving_v<detail::remove_cvref_t<decltype(std::declval<const P&>().process)>>;
   else
     return false;
 }();
@@ -44,7 +43,7 @@ constexpr bool ends_with_denoise_v = [] {
 /// The parameterisation the reference code's ε path handles: an ε model under VP with linear β.
 template <class P>
 bool reference_noise(const P& p) {
-  if constexpr (requires { p.process; } && std::same_as<std::remove_cvref_t<decltype(p.process)>, vp_linear>)
+  if constexpr (process_model<P> && std::is_same_v<detected_t<process_member_t, P>, vp_linear>)
     return p.prediction == prediction::epsilon;
   else
     return false;
@@ -91,7 +90,7 @@ class stork_coefficients {
       rkg2_virtual_step(*rkg2_, tau_, H, sp, y0, out, buf);
   }
   /// Same, on coordinates with local buffers.
-  template <Parameterisation P>
+  template <STORK_CONCEPT(Parameterisation) P>
   void step(const coord_space<P>& sp, double H, const std::array<double, 5>& y0,
             std::array<double, 5>& out) const {
     std::array<std::array<double, 5>, 7> b{};
@@ -111,7 +110,7 @@ class stork_coefficients {
 /// Weights w of a collapsed step x_{n+1} = w0·Y0 + Σ_i w_{i+1}·F_i. When the F_i are velocities
 /// (`velocities`) the effective weights give them directly (O(1) work); otherwise the recurrence runs on
 /// coordinates with the parameterisation's affine coefficients at every stage (O(s) scalar work).
-template <Parameterisation P>
+template <STORK_CONCEPT(Parameterisation) P>
 std::array<double, 5> collapsed_weights(const stork_coefficients& k, const P& param, bool velocities,
                                         const output_polynomial& poly, double t, double H) {
   std::array<double, 5> w{1.0, 0.0, 0.0, 0.0, 0.0};
@@ -131,7 +130,7 @@ std::array<double, 5> collapsed_weights(const stork_coefficients& k, const P& pa
 
 /// The stage-by-stage form of one step on real states (O(s) passes; 7 temporaries allocated here).
 /// Kept for verification: tests hold it equal to the collapsed form.
-template <State S, Parameterisation P>
+template <STORK_CONCEPT(State) S, STORK_CONCEPT(Parameterisation) P>
 void stagewise_step(const stork_coefficients& k, const P& param, const output_polynomial& poly, double t,
                     double H, const S& y0, const std::array<const S*, 4>& F, S& out) {
   state_ops<S> ops;
@@ -143,7 +142,7 @@ void stagewise_step(const stork_coefficients& k, const P& param, const output_po
 /// STORK's stepper. One model call per interval once the history holds `derivative_order` past outputs:
 /// the output (or, with extrapolate::velocity, the velocity) is stored in a ring and the whole step is one
 /// fused linear combination of x and up to four stored entries.
-template <class Method, class S, Parameterisation P>
+template <class Method, class S, STORK_CONCEPT(Parameterisation) P>
 class stork_stepper {
   enum class phase {
     startup,  // corrected, startup::runge_kutta: Heun (order 2) or Kutta RK3 (order 3) steps
@@ -162,7 +161,7 @@ class stork_stepper {
 
  public:
   template <class Ops>
-  stork_stepper(const Method& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  stork_stepper(const Method& m, span<const double> times, const S& x, const P& p, Ops& ops)
       : k_(Method::family, m.stages, m.derivative_order, m.variant),
         walk_(times, k_.name(), k_.reference() ? 3 : 2),
         param_(p),
@@ -199,7 +198,7 @@ class stork_stepper {
       return;
     }
     const std::size_t n = std::min<std::size_t>(order_ == 3 ? 2 : 1, walk_.intervals());
-    const std::span<const double> head = walk_.times().first(n + 1);
+    const span<const double> head = walk_.times().first(n + 1);
     if (order_ == 3)
       kutta3_.emplace(head, x, p, k_.name(), ops);
     else
@@ -374,7 +373,7 @@ class stork_stepper {
       poly = uniform_taylor(main_steps_ == 0 ? 0.5 * delta : delta, points);
     }
     const std::array<double, 5> w = collapsed_weights(k_, param_, velocities_, poly, t, H);
-    check_weights(std::span<const double>(w.data(), poly.outputs + 1), t);
+    check_weights(span<const double>(w.data(), poly.outputs + 1), t);
     keep(ops, out, x, t);
     std::array<const S*, 5> xs{&x, &ring_.back(0), &ring_.back(0), &ring_.back(0), &ring_.back(0)};
     for (std::size_t i = 1; i < points; ++i) xs[i + 1] = &ring_.back(i);
@@ -389,7 +388,7 @@ class stork_stepper {
                       double t, double H, S& x_out) {
     const std::array<double, 5> w = collapsed_weights(k_, param_, velocities_, poly, t, H);
     const std::size_t n = poly.outputs + 1;
-    check_weights(std::span<const double>(w.data(), n), t);
+    check_weights(span<const double>(w.data(), n), t);
     const std::array<const S*, 5> xs{&y0, F[0], F[1], F[2], F[3]};
     comb_n<5>(ops, x_out, w, xs, n);
   }
@@ -398,7 +397,7 @@ class stork_stepper {
   /// the velocity polynomial holds powers of the step up to the fourth and of past steps up to the
   /// inverse cube, so steps beyond about 1e±75, or ratios of neighbouring steps beyond about 1e100,
   /// do not fit in double precision.
-  void check_weights(std::span<const double> w, double t) const {
+  void check_weights(span<const double> w, double t) const {
     check_step_weights(k_.name(), w, walk_.interval(), t, walk_.done() ? t : walk_.t1(),
                        "the grid's steps are too large, too small or too different in size for the velocity "
                        "polynomial");
@@ -433,14 +432,20 @@ class stork_stepper {
 
 }  // namespace stork::detail
 
+namespace stork::detail {
+template <class Method>
+using family_t = decltype(Method::family);
+}  // namespace stork::detail
+
 namespace stork {
 
 /// @brief The effective weights Q0..Q3 of a STORK method (docs/reference.md §2.5): in flow mode one step
 /// is x_{n+1} = x_n − h[Q0·F0 − h·Q1·D1 + ½h²·Q2·D2 − h³·Q3·D3/6]. The exact integral has
 /// (1, 1/2, 1/3, 1/4).
 template <class Method>
-requires requires { Method::family; }
 std::array<double, 4> effective_weights(const Method& m) {
+  static_assert(detail::is_detected_v<detail::family_t, Method>,
+                "stork: effective_weights: only the STORK methods (stork2, stork4) have effective weights");
   return detail::stork_coefficients(Method::family, m.stages, m.derivative_order, m.variant)
       .effective_weights();
 }

@@ -12,7 +12,7 @@ namespace stork::detail {
 /// Turns a model output into the velocity at (x, t). When the output is the velocity
 /// (`output_is_velocity`) this is the output itself: no pass over memory, no buffer; otherwise one
 /// two-term linear combination into a buffer allocated once, by the constructor.
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class velocity_of {
  public:
   template <class Ops>

@@ -23,7 +23,7 @@ namespace stork::detail {
 
 /// Vectors are coordinates over [Y0, F0, F1, F2, F3]; the velocity at stage offset c·H is
 /// a(t+cH)·Y + b(t+cH)·P(cH).
-template <Parameterisation P>
+template <STORK_CONCEPT(Parameterisation) P>
 struct coord_space {
   using vec = std::array<double, 5>;
   const P& param;
@@ -46,7 +46,7 @@ struct coord_space {
 };
 
 /// Vectors are states; the outputs F0..F3 are real states (unused ones may repeat F0).
-template <class S, Parameterisation P, class Ops>
+template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
 struct state_space {
   using vec = S;
   const P& param;

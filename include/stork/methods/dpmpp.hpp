@@ -5,7 +5,7 @@
 
 #include <array>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"
@@ -15,7 +15,10 @@
 
 namespace stork {
 namespace detail {
-template <class Method, class S, Parameterisation P>
+template <class Method>
+using diffusers_parity_t = decltype(std::declval<const Method&>().diffusers_parity);
+
+template <class Method, class S, STORK_CONCEPT(Parameterisation) P>
 class dpmpp_stepper;
 }
 
@@ -35,7 +38,7 @@ struct dpmpp_2m {
   /// First order on the last interval (diffusers lowers it only below 15 steps; here whenever set).
   bool lower_order_final = true;
   static constexpr int order = 2;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::dpmpp_stepper<dpmpp_2m, S, P>;
 };
 
@@ -58,7 +61,7 @@ struct dpmpp_3m {
   /// Use the published D2 weight (second order) instead of the exact one (third order).
   bool diffusers_parity = false;
   static constexpr int order = 3;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::dpmpp_stepper<dpmpp_3m, S, P>;
 };
 
@@ -82,17 +85,17 @@ inline std::array<double, 3> dpmpp_weights(int order, double lambda_t, const std
   return {p1 + a0 / r0, -a0 / r0 + a1 / r1, -a1 / r1};
 }
 
-template <class Method, class S, Parameterisation P>
+template <class Method, class S, STORK_CONCEPT(Parameterisation) P>
 class dpmpp_stepper {
   static_assert(
-      DataPrediction<P>,
+      is_data_prediction_v<P>,
       "stork: DPM-Solver++ needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
       "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) with "
       "integrate); a plain velocity field is read as rectified flow");
 
  public:
   template <class Ops>
-  dpmpp_stepper(const Method& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  dpmpp_stepper(const Method& m, span<const double> times, const S& x, const P& p, Ops& ops)
       : walk_(times, name()),
         grid_(times, p, name()),
         param_(p),
@@ -133,7 +136,7 @@ class dpmpp_stepper {
  private:
   static const char* name() noexcept { return Method::order == 2 ? "dpmpp_2m" : "dpmpp_3m"; }
   static bool parity_of(const Method& m) noexcept {
-    if constexpr (requires { m.diffusers_parity; })
+    if constexpr (is_detected_v<diffusers_parity_t, Method>)
       return m.diffusers_parity;
     else
       return false;

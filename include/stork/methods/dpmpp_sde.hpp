@@ -6,7 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <string>
 
 #include "stork/detail/data_prediction.hpp"
@@ -20,7 +20,7 @@
 
 namespace stork {
 namespace detail {
-template <class Method, class S, Parameterisation P>
+template <class Method, class S, STORK_CONCEPT(Parameterisation) P>
 class dpmpp_sde_stepper;
 }
 
@@ -61,7 +61,7 @@ struct dpmpp_2m_sde {
   double s_noise = 1.0;
   static constexpr bool stochastic = true;
   static constexpr int order = 2;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::dpmpp_sde_stepper<dpmpp_2m_sde, S, P>;
 };
 
@@ -90,7 +90,7 @@ struct dpmpp_3m_sde {
   double s_noise = 1.0;
   static constexpr bool stochastic = true;
   static constexpr int order = 3;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::dpmpp_sde_stepper<dpmpp_3m_sde, S, P>;
 };
 
@@ -113,10 +113,10 @@ inline std::array<double, 3> dpmpp_sde_weights(int order, bool heun, double scal
   return dpmpp_weights(order, lt, l, /*parity=*/true);
 }
 
-template <class Method, class S, Parameterisation P>
+template <class Method, class S, STORK_CONCEPT(Parameterisation) P>
 class dpmpp_sde_stepper {
   static_assert(
-      DataPrediction<P>,
+      is_data_prediction_v<P>,
       "stork: the DPM-Solver++ SDE samplers need a parameterisation with alpha(t), sigma(t) and denoise(t): "
       "use stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) with "
       "integrate); a plain velocity field is read as rectified flow");
@@ -124,7 +124,7 @@ class dpmpp_sde_stepper {
 
  public:
   template <class Ops>
-  dpmpp_sde_stepper(const Method& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  dpmpp_sde_stepper(const Method& m, span<const double> times, const S& x, const P& p, Ops& ops)
       : eta_(checked_eta(name(), m.eta)),
         s_noise_(checked_s_noise(name(), m.s_noise)),
         heun_(heun_of(m)),
@@ -161,7 +161,7 @@ class dpmpp_sde_stepper {
       coef = {eta_ == 0.0 ? ratio : ratio * std::exp(-eta_ * h), at * w[0], at * w[1], at * w[2], 0.0};
       noisy = noise_.active();
       if (noisy) coef[terms] = s_noise_ * grid_.sigma(n + 1) * std::sqrt(-std::expm1(-2.0 * eta_ * h));
-      check_step_weights(name(), std::span<const double>(coef.data(), terms + (noisy ? 1 : 0)), n, walk_.t0(),
+      check_step_weights(name(), span<const double>(coef.data(), terms + (noisy ? 1 : 0)), n, walk_.t0(),
                          walk_.t1(), stochastic_weights_overflow);
     }
     const S* z = noisy ? &noise_.draw(noise, ops, x) : nullptr;  // before anything changes

@@ -2,7 +2,7 @@
 /// @brief `stork::euler`: the explicit Euler method.
 #pragma once
 
-#include <span>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/grid.hpp"
 #include "stork/detail/velocity.hpp"
@@ -11,24 +11,24 @@
 
 namespace stork {
 namespace detail {
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class euler_stepper;
 }
 
 /// @brief Explicit Euler, x_{n+1} = x_n + h·f(t_n, x_n). Order 1.
 /// @par Cost: 1 model call per step; one pass over memory per step; no temporaries for flow velocities.
 struct euler {
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::euler_stepper<S, P>;
 };
 
 namespace detail {
 
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class euler_stepper {
  public:
   template <class Ops>
-  euler_stepper(const euler&, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  euler_stepper(const euler&, span<const double> times, const S& x, const P& p, Ops& ops)
       : walk_(times, "euler"), vel_(p, x, ops) {}
   double time() const noexcept { return walk_.t0(); }
   bool done() const noexcept { return walk_.done(); }

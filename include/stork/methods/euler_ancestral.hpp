@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
-#include <span>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"
@@ -19,7 +19,7 @@
 
 namespace stork {
 namespace detail {
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class euler_ancestral_stepper;
 }
 
@@ -53,23 +53,23 @@ struct euler_ancestral {
   /// Scale of each draw (k-diffusion's `s_noise`; σ_down does not change with it); finite, >= 0.
   double s_noise = 1.0;
   static constexpr bool stochastic = true;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::euler_ancestral_stepper<S, P>;
 };
 
 namespace detail {
 
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class euler_ancestral_stepper {
   static_assert(
-      DataPrediction<P>,
+      is_data_prediction_v<P>,
       "stork: euler_ancestral needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
       "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) with "
       "integrate); a plain velocity field is read as rectified flow");
 
  public:
   template <class Ops>
-  euler_ancestral_stepper(const euler_ancestral& m, std::span<const double> times, const S& x, const P& p,
+  euler_ancestral_stepper(const euler_ancestral& m, span<const double> times, const S& x, const P& p,
                           Ops& ops)
       : eta_(checked_eta(name, m.eta)),
         s_noise_(checked_s_noise(name, m.s_noise)),

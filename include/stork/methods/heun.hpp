@@ -15,10 +15,10 @@ namespace stork {
 /// σ = 0 as usual.
 /// @par Cost: 2 model calls per step; 2 temporaries (step start and k1).
 struct heun {
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   class stepper : public detail::explicit_rk_stepper<detail::heun_tableau, S, P> {
    public:
-    stepper(const heun&, std::span<const double> times, const S& x, const P& p, Ops& ops)
+    stepper(const heun&, span<const double> times, const S& x, const P& p, Ops& ops)
         : detail::explicit_rk_stepper<detail::heun_tableau, S, P>(times, x, p, "heun", ops) {}
   };
 };

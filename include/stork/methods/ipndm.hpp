@@ -6,7 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <string>
 
 #include "stork/detail/data_prediction.hpp"
@@ -18,7 +18,7 @@
 
 namespace stork {
 namespace detail {
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class ipndm_stepper;
 }
 
@@ -39,7 +39,7 @@ struct ipndm {
   int order = 4;
   /// Order at most the number of intervals left (off by default, as in zju-pi/diff-sampler and ComfyUI).
   bool lower_order_final = false;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::ipndm_stepper<S, P>;
 };
 
@@ -72,11 +72,11 @@ inline std::array<double, 4> adams_bashforth_weights(int k, const std::array<dou
   return beta;
 }
 
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class ipndm_stepper {
  public:
   template <class Ops>
-  ipndm_stepper(const ipndm& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  ipndm_stepper(const ipndm& m, span<const double> times, const S& x, const P& p, Ops& ops)
       : order_(checked_order(m.order)),
         walk_(times, "ipndm"),
         param_(p),

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <vector>
 
 #include "stork/detail/grid.hpp"
@@ -14,7 +14,7 @@
 
 namespace stork {
 namespace detail {
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class rkg2_stepper;
 }
 
@@ -25,7 +25,7 @@ class rkg2_stepper;
 /// @par Cost: s model calls per step; 3 temporaries (step start, f at the step start, last increment).
 struct rkg2 {
   int stages = 10;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::rkg2_stepper<S, P>;
 };
 
@@ -71,11 +71,11 @@ struct rkg2_coefficients {
   }
 };
 
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class rkg2_stepper {
  public:
   template <class Ops>
-  rkg2_stepper(const rkg2& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  rkg2_stepper(const rkg2& m, span<const double> times, const S& x, const P& p, Ops& ops)
       : k_(m.stages),
         walk_(times, "rkg2"),
         vel_(p, x, ops),

@@ -4,7 +4,7 @@
 
 #include <array>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <vector>
 
 #include "stork/detail/grid.hpp"
@@ -16,7 +16,7 @@
 
 namespace stork {
 namespace detail {
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class rock4_stepper;
 }
 
@@ -27,7 +27,7 @@ class rock4_stepper;
 /// @par Cost: m + 4 model calls per step; 4 temporaries.
 struct rock4 {
   int stages = 10;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::rock4_stepper<S, P>;
 };
 
@@ -68,11 +68,11 @@ struct rock4_coefficients {
   }
 };
 
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class rock4_stepper {
  public:
   template <class Ops>
-  rock4_stepper(const rock4& method, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  rock4_stepper(const rock4& method, span<const double> times, const S& x, const P& p, Ops& ops)
       : k_(method.stages),
         walk_(times, "rock4"),
         vel_(p, x, ops),

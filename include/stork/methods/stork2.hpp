@@ -25,7 +25,7 @@ struct stork2 {
   /// How the first steps get their history (see `stork::startup`).
   stork::startup startup = stork::startup::automatic;
   static constexpr detail::stork_family family = detail::stork_family::rkg2;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::stork_stepper<stork2, S, P>;
 };
 

@@ -38,7 +38,7 @@ struct stork4 {
   /// How the first steps get their history (see `stork::startup`).
   stork::startup startup = stork::startup::automatic;
   static constexpr detail::stork_family family = detail::stork_family::rock4;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::stork_stepper<stork4, S, P>;
 };
 

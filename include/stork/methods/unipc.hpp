@@ -6,7 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <utility>
 
 #include "stork/detail/data_prediction.hpp"
@@ -17,7 +17,7 @@
 
 namespace stork {
 namespace detail {
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class unipc_stepper;
 }
 
@@ -40,7 +40,7 @@ struct unipc {
   bool lower_order_final = true;
   /// false: UniP-p alone (diffusers' `disable_corrector` on every step).
   bool corrector = true;
-  template <class S, Parameterisation P, class Ops>
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::unipc_stepper<S, P>;
 };
 
@@ -119,17 +119,17 @@ inline unipc_weight_set unipc_weights(int order, double lambda_t, const std::arr
   return w;
 }
 
-template <class S, Parameterisation P>
+template <class S, STORK_CONCEPT(Parameterisation) P>
 class unipc_stepper {
   static_assert(
-      DataPrediction<P>,
+      is_data_prediction_v<P>,
       "stork: UniPC needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
       "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) with "
       "integrate); a plain velocity field is read as rectified flow");
 
  public:
   template <class Ops>
-  unipc_stepper(const unipc& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  unipc_stepper(const unipc& m, span<const double> times, const S& x, const P& p, Ops& ops)
       : order_(checked_order(m.order)),
         walk_(times, "unipc"),
         grid_(times, p, "unipc"),

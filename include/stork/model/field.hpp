@@ -4,7 +4,6 @@
 /// `vp_field`, `flow_field`).
 #pragma once
 
-#include <concepts>
 #include <type_traits>
 #include <utility>
 
@@ -22,15 +21,23 @@ namespace stork {
 /// `v` is sized like `x`; `f` must not resize it. Satisfied by plain velocity fields and by what
 /// `stork::field` returns. Example:
 /// `auto f = [](const std::vector<double>& x, double t, std::vector<double>& v) { ... };`
+/// The C++17 spelling of the `VelocityField` concept:
+/// `static_assert(stork::is_velocity_field_v<decltype(f), std::vector<double>>);`
 template <class F, class S>
-concept VelocityField = State<S> && std::invocable<F&, const S&, double, S&>;
+inline constexpr bool is_velocity_field_v = is_state_v<S> && std::is_invocable_v<F&, const S&, double, S&>;
+
+#if STORK_HAS_CPP20
+/// @brief The concept of `is_velocity_field_v<F, S>`.
+template <class F, class S>
+concept VelocityField = is_velocity_field_v<F, S>;
+#endif
 
 /// @brief A model callback together with its parameterisation: what `stork::field` returns.
 ///
 /// `integrate` recognises it and hands the raw model output to the method, so STORK can extrapolate the
 /// output and a data-prediction method can form x̂₀ from it. Called directly, it is a plain velocity field:
 /// one model call, then (unless the model predicts the velocity) one pass over memory for dx/dt.
-template <class Model, Parameterisation P>
+template <class Model, STORK_CONCEPT(Parameterisation) P>
 class model_field {
  public:
   model_field(Model m, P param) : model_(std::move(m)), param_(param) {}
@@ -39,21 +46,21 @@ class model_field {
   const P& param() const noexcept { return param_; }
 
   /// The velocity at (x, t): one model call and, unless the output is the velocity, one pass over memory.
-  template <State S>
+  template <STORK_CONCEPT(State) S>
   void operator()(const S& x, double t, S& v) {
     model_(x, t, v);
     to_velocity(x, t, v);
   }
   /// The same through a const field (the model must be callable as const).
-  template <State S>
-  requires std::invocable<const Model&, const S&, double, S&>
+  template <STORK_CONCEPT(State) S,
+            std::enable_if_t<std::is_invocable_v<const Model&, const S&, double, S&>, int> = 0>
   void operator()(const S& x, double t, S& v) const {
     model_(x, t, v);
     to_velocity(x, t, v);
   }
 
  private:
-  template <State S>
+  template <STORK_CONCEPT(State) S>
   void to_velocity(const S& x, double t, S& v) const {
     if (detail::output_is_velocity(param_)) return;
     const affine_velocity c = param_.affine(t);
@@ -78,7 +85,7 @@ class model_field {
 /// stork::integrate(stork::dpmpp_2m{}, f, x, stork::karras_sigmas(20));
 /// @endcode
 /// @par Cost: one model call per evaluation; see `stork::model` for the conversions.
-template <class Model, NoiseProcess Process>
+template <class Model, STORK_CONCEPT(NoiseProcess) Process>
 model_field<std::decay_t<Model>, stork::model<Process>> field(
     Model&& model_fn, const Process& process, prediction pred = detail::default_prediction_v<Process>) {
   const stork::model<Process> param{process, pred};
@@ -92,13 +99,13 @@ model_field<std::decay_t<Model>, stork::model<Process>> field(
 /// auto f = stork::vp_epsilon(eps_model, stork::vp_linear{.beta_min = 0.1, .beta_max = 20.0});
 /// stork::integrate(stork::stork4{}, f, x, taus);   // ends with x = x̂₀
 /// @endcode
-template <class Model, NoiseProcess Process>
+template <class Model, STORK_CONCEPT(NoiseProcess) Process>
 auto vp_epsilon(Model&& eps_model, const Process& process) {
   return field(std::forward<Model>(eps_model), process, prediction::epsilon);
 }
 
 /// @brief A model under a VP process (the name of earlier versions): `field(model_fn, process, pred)`.
-template <class Model, NoiseProcess Process>
+template <class Model, STORK_CONCEPT(NoiseProcess) Process>
 auto vp_field(Model&& model_fn, const Process& process, prediction pred = prediction::epsilon) {
   return field(std::forward<Model>(model_fn), process, pred);
 }
@@ -114,10 +121,12 @@ namespace detail {
 /// A field that carries its own parameterisation: `f.model()` is the raw model, `f.param()` says how its
 /// output becomes a velocity (what `stork::field` returns).
 template <class F>
-concept parameterised_field = requires(const F& f) {
-  f.model();
-  { f.param() } -> Parameterisation;
-};
+using field_model_t = decltype(std::declval<const F&>().model());
+template <class F>
+using field_param_t = remove_cvref_t<decltype(std::declval<const F&>().param())>;
+template <class F>
+inline constexpr bool parameterised_field =
+    is_detected_v<field_model_t, F> && is_parameterisation_v<detected_t<field_param_t, F>>;
 
 }  // namespace detail
 }  // namespace stork

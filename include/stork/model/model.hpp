@@ -4,7 +4,7 @@
 #pragma once
 
 #include <cmath>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <type_traits>
 
 #include "stork/model/parameterisation.hpp"
@@ -37,7 +37,7 @@ namespace stork {
 ///     stork::model<stork::ve>{.process = {}, .prediction = stork::prediction::sample});
 /// while (!sch.done()) { denoiser(x, sch.time(), out); sch.step(out, x); }
 /// @endcode
-template <NoiseProcess Process>
+template <STORK_CONCEPT(NoiseProcess) Process>
 struct model {
   Process process{};
   stork::prediction prediction = detail::default_prediction_v<Process>;
@@ -64,7 +64,7 @@ struct model {
     return prediction == stork::prediction::velocity || process.sigma(t) > 0.0;
   }
   /// Throws stork::error for an unknown prediction, bad process parameters or a time outside the domain.
-  void validate(std::span<const double> times) const {
+  void validate(span<const double> times) const {
     detail::check_prediction("model", prediction);
     process.validate(times);
   }
@@ -82,36 +82,37 @@ struct model {
 struct flow_velocity : model<rectified_flow> {
   static constexpr bool identity = true;
   /// Any grid: a plain ODE has no domain.
-  static void validate(std::span<const double>) noexcept {}
+  static void validate(span<const double>) noexcept {}
 };
 
 /// @brief A model under a VP process (the name of earlier versions): `model<Process>`.
-template <NoiseProcess Process>
+template <STORK_CONCEPT(NoiseProcess) Process>
 using vp_model = model<Process>;
 
 /// @brief A rectified-flow model of any prediction type (the name of earlier versions):
 /// `model<rectified_flow>`.
 using flow_model = model<rectified_flow>;
 
-static_assert(Parameterisation<model<rectified_flow>>);
-static_assert(Parameterisation<flow_velocity>);
+static_assert(is_parameterisation_v<model<rectified_flow>>);
+static_assert(is_parameterisation_v<flow_velocity>);
 
 namespace detail {
 
 /// `model<Process>` or a parameterisation derived from it: `p.process` exists.
 template <class P>
-concept process_model = Parameterisation<P> && requires(const P& p) {
-  requires NoiseProcess<std::remove_cvref_t<decltype(p.process)>>;
-};
+using process_member_t = remove_cvref_t<decltype(std::declval<const P&>().process)>;
+template <class P>
+inline constexpr bool process_model =
+    is_parameterisation_v<P> && is_noise_process_v<detected_t<process_member_t, P>>;
 
 /// What the 4th argument of `make_scheduler` means: a parameterisation as it is, or a bare noise process
 /// as `model<Process>` with the process's default prediction.
 template <class T>
 auto as_parameterisation(const T& p) {
-  if constexpr (Parameterisation<T>) {
+  if constexpr (is_parameterisation_v<T>) {
     return p;
   } else {
-    static_assert(NoiseProcess<T>,
+    static_assert(is_noise_process_v<T>,
                   "stork: expected a parameterisation (stork::model<Process>{.process, .prediction}, "
                   "stork::flow_velocity, or a type with affine(t)) or a noise process (stork::ve, "
                   "stork::rectified_flow, stork::vp_linear, stork::vp_scaled_linear, stork::vp_discrete)");

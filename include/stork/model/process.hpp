@@ -7,16 +7,36 @@
 #pragma once
 
 #include <cmath>
-#include <concepts>
 #include <cstddef>
-#include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
+#include "stork/detail/config.hpp"
+#include "stork/detail/span.hpp"
+#include "stork/detail/type_traits.hpp"
 #include "stork/error.hpp"
 #include "stork/model/prediction.hpp"
 
 namespace stork {
+
+namespace detail {
+template <class P>
+using alpha_t = decltype(std::declval<const P&>().alpha(0.0));
+template <class P>
+using sigma_t = decltype(std::declval<const P&>().sigma(0.0));
+template <class P>
+using dalpha_t = decltype(std::declval<const P&>().dalpha(0.0));
+template <class P>
+using dsigma_t = decltype(std::declval<const P&>().dsigma(0.0));
+template <class P>
+using validate_t = decltype(std::declval<const P&>().validate(std::declval<span<const double>>()));
+template <class P>
+using default_prediction_t = decltype(P::default_prediction);
+template <class P>
+using variance_preserving_t = decltype(P::variance_preserving);
+}  // namespace detail
 
 /// @brief A noise process x_t = α(t)·x₀ + σ(t)·ε with its time derivatives and a domain check.
 ///
@@ -29,22 +49,26 @@ namespace stork {
 ///   `make_scheduler(method, times, x, process)` assumes it;
 /// - `P::variance_preserving` (optional): σ > 0 on the whole domain (VP in (0, 1]): STORK ends a run with a
 ///   denoise.
+/// The C++17 spelling of the `NoiseProcess` concept.
 template <class P>
-concept NoiseProcess = std::copy_constructible<P> &&
-    requires(const P& p, double t, std::span<const double> times) {
-  { p.alpha(t) } -> std::convertible_to<double>;
-  { p.sigma(t) } -> std::convertible_to<double>;
-  { p.dalpha(t) } -> std::convertible_to<double>;
-  { p.dsigma(t) } -> std::convertible_to<double>;
-  p.validate(times);
-};
+inline constexpr bool is_noise_process_v =
+    std::is_copy_constructible_v<P> && detail::is_detected_convertible_v<double, detail::alpha_t, P> &&
+    detail::is_detected_convertible_v<double, detail::sigma_t, P> &&
+    detail::is_detected_convertible_v<double, detail::dalpha_t, P> &&
+    detail::is_detected_convertible_v<double, detail::dsigma_t, P> && detail::is_detected_v<detail::validate_t, P>;
+
+#if STORK_HAS_CPP20
+/// @brief The concept of `is_noise_process_v<P>`.
+template <class P>
+concept NoiseProcess = is_noise_process_v<P>;
+#endif
 
 namespace detail {
 
 /// `P::default_prediction`, or ε when the process does not say.
 template <class P>
 constexpr prediction default_prediction_v = [] {
-  if constexpr (requires { P::default_prediction; })
+  if constexpr (is_detected_v<default_prediction_t, P>)
     return P::default_prediction;
   else
     return prediction::epsilon;
@@ -53,14 +77,14 @@ constexpr prediction default_prediction_v = [] {
 /// `P::variance_preserving` (false when the process does not say).
 template <class P>
 constexpr bool variance_preserving_v = [] {
-  if constexpr (requires { P::variance_preserving; })
+  if constexpr (is_detected_v<variance_preserving_t, P>)
     return static_cast<bool>(P::variance_preserving);
   else
     return false;
 }();
 
 /// Throws unless every time lies in (lo, hi] (or [lo, hi] with `closed_lo`) and is not NaN.
-inline void check_times(std::string_view who, std::span<const double> times, double lo, double hi,
+inline void check_times(std::string_view who, span<const double> times, double lo, double hi,
                         bool closed_lo, std::string_view why) {
   for (std::size_t i = 0; i < times.size(); ++i) {
     const double t = times[i];

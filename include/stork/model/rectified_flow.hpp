@@ -2,7 +2,7 @@
 /// @brief `stork::rectified_flow`: the flow-matching process x_σ = (1 − σ)·x₀ + σ·ε, σ ∈ [0, 1].
 #pragma once
 
-#include <span>
+#include "stork/detail/span.hpp"
 
 #include "stork/model/prediction.hpp"
 #include "stork/model/process.hpp"
@@ -20,11 +20,11 @@ struct rectified_flow {
   static constexpr double dalpha(double) noexcept { return -1.0; }
   static constexpr double dsigma(double) noexcept { return 1.0; }
   /// Throws stork::error unless every grid time lies in [0, 1].
-  static void validate(std::span<const double> times) {
+  static void validate(span<const double> times) {
     detail::check_times("rectified_flow", times, 0.0, 1.0, true, "flow times sigma must lie in [0, 1]");
   }
 };
 
-static_assert(NoiseProcess<rectified_flow>);
+static_assert(is_noise_process_v<rectified_flow>);
 
 }  // namespace stork

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <limits>
-#include <span>
+#include "stork/detail/span.hpp"
 
 #include "stork/model/prediction.hpp"
 #include "stork/model/process.hpp"
@@ -28,12 +28,12 @@ struct ve {
   static constexpr double dalpha(double) noexcept { return 0.0; }
   static constexpr double dsigma(double) noexcept { return 1.0; }
   /// Throws stork::error unless every grid time σ is finite and ≥ 0.
-  static void validate(std::span<const double> times) {
+  static void validate(span<const double> times) {
     detail::check_times("ve", times, 0.0, std::numeric_limits<double>::max(), true,
                         "VE times sigma must be finite and >= 0");
   }
 };
 
-static_assert(NoiseProcess<ve>);
+static_assert(is_noise_process_v<ve>);
 
 }  // namespace stork

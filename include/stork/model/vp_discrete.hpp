@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <string>
 #include <string_view>
 #include <utility>
@@ -134,7 +134,7 @@ class vp_discrete {
   }
 
   /// Throws stork::error if the table is empty or a grid time lies outside (0, 1].
-  void validate(std::span<const double> times) const {
+  void validate(span<const double> times) const {
     if (betas_.empty())
       detail::fail("vp_discrete", "betas.size()", std::size_t{0}, "needs a non-empty beta table");
     check_betas();
@@ -208,6 +208,6 @@ class vp_discrete {
   std::vector<double> slope_;  // g' at the nodes
 };
 
-static_assert(NoiseProcess<vp_discrete>);
+static_assert(is_noise_process_v<vp_discrete>);
 
 }  // namespace stork

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <cmath>
-#include <span>
+#include "stork/detail/span.hpp"
 
 #include "stork/error.hpp"
 #include "stork/model/prediction.hpp"
@@ -34,7 +34,7 @@ struct vp_linear {
   double dsigma(double tau) const noexcept { return at(tau).dsigma(); }
 
   /// Throws stork::error unless β is valid and every grid time lies in (0, 1].
-  void validate(std::span<const double> taus) const {
+  void validate(span<const double> taus) const {
     if (!(std::isfinite(beta_min) && beta_min >= 0.0))
       detail::fail("vp_linear", "beta_min", beta_min, "needs a finite beta_min >= 0");
     if (!(std::isfinite(beta_max) && beta_max > 0.0 && beta_max >= beta_min))
@@ -47,6 +47,6 @@ struct vp_linear {
   detail::vp_from_log_alpha at(double tau) const noexcept { return {log_alpha(tau), -0.5 * beta(tau)}; }
 };
 
-static_assert(NoiseProcess<vp_linear>);
+static_assert(is_noise_process_v<vp_linear>);
 
 }  // namespace stork

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <cmath>
-#include <span>
+#include "stork/detail/span.hpp"
 
 #include "stork/error.hpp"
 #include "stork/model/prediction.hpp"
@@ -43,7 +43,7 @@ struct vp_scaled_linear {
 
   /// Throws stork::error unless 0 ≤ beta_start ≤ beta_end < 1, beta_end > 0, num_train_timesteps ≥ 1
   /// and every grid time lies in (0, 1].
-  void validate(std::span<const double> times) const {
+  void validate(span<const double> times) const {
     if (!(std::isfinite(beta_start) && beta_start >= 0.0 && beta_start < 1.0))
       detail::fail("vp_scaled_linear", "beta_start", beta_start, "needs 0 <= beta_start < 1");
     if (!(std::isfinite(beta_end) && beta_end > 0.0 && beta_end < 1.0 && beta_end >= beta_start))
@@ -59,6 +59,6 @@ struct vp_scaled_linear {
   detail::vp_from_log_alpha at(double tau) const noexcept { return {log_alpha(tau), -0.5 * beta(tau)}; }
 };
 
-static_assert(NoiseProcess<vp_scaled_linear>);
+static_assert(is_noise_process_v<vp_scaled_linear>);
 
 }  // namespace stork

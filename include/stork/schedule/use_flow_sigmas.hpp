@@ -5,7 +5,7 @@
 
 #include <cmath>
 #include <cstddef>
-#include <span>
+#include "stork/detail/span.hpp"
 #include <vector>
 
 #include "stork/detail/schedule_check.hpp"
@@ -59,7 +59,7 @@ inline std::vector<double> use_flow_sigmas(int steps, double shift, int num_trai
     sig[k] = num / den;
   }
   sig[n] = 0.0;  // final_sigmas_type = "zero"
-  detail::check_decreasing_sigmas("use_flow_sigmas", steps, std::span<const double>(sig.data(), n),
+  detail::check_decreasing_sigmas("use_flow_sigmas", steps, span<const double>(sig.data(), n),
                                   "use_flow_sigmas", "check shift and num_train_timesteps");
   return sig;
 }

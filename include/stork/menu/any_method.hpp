@@ -1,0 +1,265 @@
+/// @file
+/// @brief The engines' menu: `stork::any_method`, a method chosen at run time by name
+/// (`stork::method_from_name`), and the list of names (`stork::method_names`, `stork::method_menu`).
+///
+/// Names are stable-diffusion.cpp's `--sampling-method` strings (src/stable-diffusion.cpp,
+/// `sample_method_to_str`), ComfyUI's KSampler names (comfy/sampler_names.py, `SAMPLER_NAMES`) and stork's
+/// own type names; each method has one canonical name (stable-diffusion.cpp's where it has the method) and
+/// accepts the others as aliases. Options are stable-diffusion.cpp's `extra_sample_args` syntax,
+/// "key=value,key=value" (`detail::key_value_options`).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "stork/detail/arguments.hpp"
+#include "stork/detail/key_value.hpp"
+#include "stork/detail/type_traits.hpp"
+#include "stork/error.hpp"
+#include "stork/methods/dpmpp.hpp"
+#include "stork/methods/dpmpp_sde.hpp"
+#include "stork/methods/euler.hpp"
+#include "stork/methods/euler_ancestral.hpp"
+#include "stork/methods/heun.hpp"
+#include "stork/methods/ipndm.hpp"
+#include "stork/methods/rkg2.hpp"
+#include "stork/methods/rock4.hpp"
+#include "stork/methods/stork2.hpp"
+#include "stork/methods/stork4.hpp"
+#include "stork/methods/stork_options.hpp"
+#include "stork/methods/unipc.hpp"
+#include "stork/methods/variant.hpp"
+
+namespace stork {
+
+namespace detail {
+/// Every method type of the menu (one alternative each).
+using method_variant = std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm,
+                                    euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde>;
+}  // namespace detail
+
+/// @brief A method chosen at run time: one of the library's method types with its options, and its
+/// canonical name.
+///
+/// Made by `method_from_name`, or from a typed method (`any_method("stork4", stork::stork4{})`); run by
+/// `make_scheduler` (an `any_scheduler<S>`) and `integrate` like a typed method.
+class any_method {
+ public:
+  /// A typed method under a name of your choice (the menu's canonical names come from `method_from_name`).
+  template <class Method, class = std::enable_if_t<std::is_constructible_v<detail::method_variant, Method>>>
+  any_method(std::string_view name, Method m) : name_(name), method_(std::move(m)) {}
+  /// One of the menu's methods under its name.
+  any_method(std::string_view name, detail::method_variant m) : name_(name), method_(std::move(m)) {}
+
+  /// The canonical name (for `method_from_name("euler_ancestral", "")`: "euler_a").
+  std::string_view name() const noexcept { return name_; }
+  /// True when the method adds noise: `make_scheduler` / `integrate` need a noise source.
+  bool stochastic() const noexcept {
+    return std::visit([](const auto& m) { return detail::is_stochastic_v<detail::remove_cvref_t<decltype(m)>>; },
+                      method_);
+  }
+  /// Calls `f(method)` with the typed method (`std::visit`).
+  template <class F>
+  decltype(auto) visit(F&& f) const {
+    return std::visit(std::forward<F>(f), method_);
+  }
+  /// The typed method, if it is a `Method` (else nullptr).
+  template <class Method>
+  const Method* get_if() const noexcept {
+    return std::get_if<Method>(&method_);
+  }
+
+ private:
+  std::string_view name_;
+  detail::method_variant method_;
+};
+
+/// @brief One entry of the menu: the canonical name, the other spellings, the option keys, what it is.
+struct method_entry {
+  std::string_view name;     ///< canonical: stable-diffusion.cpp's spelling where it has the method
+  std::string_view aliases;  ///< other accepted spellings (ComfyUI's, stork's type name), space-separated
+  std::string_view keys;     ///< accepted option keys, space-separated
+  std::string_view summary;  ///< what it is, the defining code, model calls per step
+  detail::method_variant (*make)(const detail::key_value_options&);
+};
+
+namespace detail {
+
+inline stork::variant parse_variant(const key_value_options& o) {
+  return o.choice("variant", "corrected", {"corrected", "reference"}) == "reference" ? stork::variant::reference
+                                                                                     : stork::variant::corrected;
+}
+inline stork::extrapolate parse_extrapolate(const key_value_options& o) {
+  return o.choice("extrapolate", "model_output", {"model_output", "velocity"}) == "velocity"
+             ? stork::extrapolate::velocity
+             : stork::extrapolate::model_output;
+}
+inline stork::startup parse_startup(const key_value_options& o, stork::startup fallback) {
+  const std::string_view s = o.choice("startup", "", {"automatic", "runge_kutta", "multistep"});
+  if (s == "automatic") return stork::startup::automatic;
+  if (s == "runge_kutta") return stork::startup::runge_kutta;
+  if (s == "multistep") return stork::startup::multistep;
+  return fallback;
+}
+template <class M>
+M parse_stork(const key_value_options& o) {
+  M m;
+  m.stages = o.integer("stages", m.stages);
+  m.derivative_order = o.integer("derivative_order", m.derivative_order);
+  m.variant = parse_variant(o);
+  m.extrapolate = parse_extrapolate(o);
+  m.startup = parse_startup(o, m.startup);
+  return m;
+}
+template <class M>
+M parse_stages(const key_value_options& o) {
+  M m;
+  m.stages = o.integer("stages", m.stages);
+  return m;
+}
+template <class M>
+M parse_eta(const key_value_options& o) {
+  M m;
+  m.eta = o.real("eta", m.eta);
+  m.s_noise = o.real("s_noise", m.s_noise);
+  return m;
+}
+
+/// The menu, in stable-diffusion.cpp's order, then the methods only stork has.
+inline const std::vector<method_entry>& menu_table() {
+  static const std::vector<method_entry> table{
+      {"euler", "ddim", "", "Euler in the model's own time (k-diffusion sample_euler); ComfyUI's ddim; 1 call/step",
+       [](const key_value_options&) -> method_variant { return euler{}; }},
+      {"euler_a", "euler_ancestral", "eta s_noise",
+       "Euler ancestral (k-diffusion sample_euler_ancestral; stable-diffusion.cpp's flow rule for flow models); "
+       "1 call/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<euler_ancestral>(o); }},
+      {"heun", "", "", "Heun's 2nd order (k-diffusion sample_heun); 2 calls/step, 1 on the last",
+       [](const key_value_options&) -> method_variant { return heun{}; }},
+      {"dpm++2m", "dpmpp_2m", "lower_order_final",
+       "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m, diffusers DPMSolverMultistep); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_2m m;
+         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+         return m;
+       }},
+      {"ipndm_v", "ipndm_variable", "order lower_order_final",
+       "variable-step iPNDM (stable-diffusion.cpp sample_ipndm_v; = k-diffusion's LMS at order 4); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         ipndm m;
+         m.order = o.integer("order", m.order);
+         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+         return m;
+       }},
+      {"dpm++2m_sde", "dpmpp_2m_sde", "eta s_noise solver",
+       "DPM-Solver++(2M) SDE (k-diffusion sample_dpmpp_2m_sde, midpoint or heun); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
+         m.solver = o.choice("solver", "midpoint", {"midpoint", "heun"}) == "heun" ? sde_solver::heun
+                                                                                    : sde_solver::midpoint;
+         return m;
+       }},
+      {"dpm++2m_sde_heun", "dpmpp_2m_sde_heun", "eta s_noise",
+       "DPM-Solver++(2M) SDE with the heun solver (ComfyUI dpmpp_2m_sde_heun); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
+         m.solver = sde_solver::heun;
+         return m;
+       }},
+      {"dpm++3m", "dpmpp_3m", "lower_order_final",
+       "DPM-Solver++(3M) (diffusers DPMSolverMultistep, solver_order 3); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_3m m;
+         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+         return m;
+       }},
+      {"dpm++3m_sde", "dpmpp_3m_sde", "eta s_noise",
+       "DPM-Solver++(3M) SDE (k-diffusion sample_dpmpp_3m_sde); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<dpmpp_3m_sde>(o); }},
+      {"unipc", "uni_pc_bh2", "order lower_order_final corrector",
+       "UniPC, B(h) = e^h − 1 (diffusers UniPCMultistepScheduler, ComfyUI uni_pc_bh2); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         unipc m;
+         m.order = o.integer("order", m.order);
+         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+         m.corrector = o.boolean("corrector", m.corrector);
+         return m;
+       }},
+      {"stork2", "", "stages derivative_order variant extrapolate startup",
+       "STORK-2 (RKG2 stages, Taylor-extrapolated velocities; Tan et al. 2025); 1 call/step",
+       [](const key_value_options& o) -> method_variant { return parse_stork<stork2>(o); }},
+      {"stork4", "", "stages derivative_order variant extrapolate startup",
+       "STORK-4 (ROCK4 stages, Taylor-extrapolated velocities; Tan et al. 2025); 1 call/step",
+       [](const key_value_options& o) -> method_variant { return parse_stork<stork4>(o); }},
+      {"rkg2", "", "stages", "classic RKG2 (every stage a model call): `stages` calls/step",
+       [](const key_value_options& o) -> method_variant { return parse_stages<rkg2>(o); }},
+      {"rock4", "", "stages", "classic ROCK4 (every stage a model call): `stages` calls/step",
+       [](const key_value_options& o) -> method_variant { return parse_stages<rock4>(o); }},
+  };
+  return table;
+}
+
+/// Space-separated words of `list` into a vector of views.
+inline std::vector<std::string_view> words(std::string_view list) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < list.size()) {
+    while (i < list.size() && list[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < list.size() && list[j] != ' ') ++j;
+    if (j > i) out.push_back(list.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace detail
+
+/// @brief Every entry of the menu, in stable-diffusion.cpp's order, then stork's own methods.
+inline const std::vector<method_entry>& method_menu() { return detail::menu_table(); }
+
+/// @brief Every canonical method name, in the menu's order.
+inline const std::vector<std::string_view>& method_names() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> n;
+    for (const method_entry& e : detail::menu_table()) n.push_back(e.name);
+    return n;
+  }();
+  return names;
+}
+
+/// @brief The method called `name` (a canonical name, or one of its aliases: stable-diffusion.cpp's,
+/// ComfyUI's or stork's spelling) with the options `options` ("key=value,key=value", stable-diffusion.cpp's
+/// `extra_sample_args` syntax; see `method_menu()` for each method's keys).
+///
+/// Throws stork::error for an unknown name (the message lists every accepted name), an unknown option key
+/// (the message lists the method's keys), a malformed value, or an invalid one (e.g. `stages=0`, checked when
+/// the method is run, like a typed method's options).
+/// @code
+/// const stork::any_method m = stork::method_from_name("dpm++2s_a", "eta=0.5");
+/// auto sch = stork::make_scheduler(m, sigmas, x, stork::ve{}, noise);
+/// @endcode
+inline any_method method_from_name(std::string_view name, std::string_view options = "") {
+  const std::string_view key = detail::trim_blanks(name);
+  for (const method_entry& e : detail::menu_table()) {
+    bool match = key == e.name;
+    for (std::string_view a : detail::words(e.aliases)) match = match || key == a;
+    if (!match) continue;
+    const std::string where = "method_from_name(\"" + std::string(e.name) + "\")";
+    const detail::key_value_options o(where, options, detail::words(e.keys));
+    return any_method(e.name, e.make(o));
+  }
+  std::string accepted;
+  for (const method_entry& e : detail::menu_table()) {
+    accepted += accepted.empty() ? "" : ", ";
+    accepted += e.name;
+    for (std::string_view a : detail::words(e.aliases)) accepted.append(" (").append(a).append(")");
+  }
+  detail::fail_text("method_from_name", "name", name, "unknown method; accepted: " + accepted);
+}
+
+}  // namespace stork
