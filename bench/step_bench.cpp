@@ -37,6 +37,9 @@
 //                  DPM-Solver++(2M): k = 1, (3M): k = 2; UniPC order 3 (corrector and predictor in one
 //                  combination over x and four predictions): k = 3.
 //
+// BM_step/any/<method> runs the same method chosen at run time (stork::method_from_name, an any_scheduler):
+// its ratio against the typed row gives the cost of the type erasure.
+//
 // A new way of stepping is one more branch of `driver` (see `engine_owned_output` and `zero_copy_output`).
 #include <benchmark/benchmark.h>
 #include <stork/stork.hpp>
@@ -407,6 +410,12 @@ const bool registered = [] {
   add("euler_check_finite", stork::euler{}, euler_floor, nullptr, 1, stork::flow_velocity{}, true);
   add("stork4_s5_check_finite", stork::stork4{.stages = 5}, collapsed3, &collapsed3_store, 1,
       stork::flow_velocity{}, true);
+  // The same methods chosen at run time (stork::any_method: one indirect call per step on top of the typed
+  // scheduler): compare their ratio with the typed rows above.
+  add("any/euler", stork::method_from_name("euler"), euler_floor);
+  add("any/stork4_s5", stork::method_from_name("stork4", "stages=5"), collapsed3, &collapsed3_store);
+  add("any/dpmpp_2m", stork::method_from_name("dpm++2m"), data1);
+  add("any/ipndm", stork::method_from_name("ipndm_v"), collapsed4, &collapsed4_store);
   return true;
 }();
 

@@ -1,4 +1,7 @@
-// What a stable-diffusion.cpp-style engine pastes: a host tensor (a float vector plus a shape) with its
+// What a stable-diffusion.cpp-style engine pastes, as C++17 against the one vendorable file: the sampler and
+// the schedule chosen at run time from command-line strings, the way stable-diffusion.cpp's CLI takes them
+// (`sd_engine --sampling-method dpm++2m --scheduler karras --steps 20`, options as key=value lists in
+// `--sampler-args` / `--scheduler-args`), through stork::method_from_name and stork::sigmas_from_name; a host tensor (a float vector plus a shape) with its
 // stork::state_ops, a denoiser callback in k-diffusion's σ space around an SD ε model (input x/√(σ² + 1)
 // at the training timestep of σ, D = x − σ·ε̂), classifier-free guidance combined by the engine, karras sigmas
 // over the model's own σ range, and the step index engines key on (1, 2, … at a step's own call, −n for a
@@ -21,7 +24,9 @@
 #include <cstdlib>
 #include <functional>
 #include <numeric>
-#include <span>
+#include <random>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -118,24 +123,17 @@ class toy_unet {
   std::array<double, 3> weights_{0.5, 0.25, 0.25};
 };
 
-/// The engine's settings for one generation.
+/// The engine's settings for one generation: what stable-diffusion.cpp's CLI takes as strings.
 struct settings {
-  int steps = 20;
-  double cfg_scale = 7.5;
+  std::string sampling_method = "dpm++2m";  // --sampling-method: any name of stork::method_names()
+  std::string sampler_args;                 // --sampler-args "eta=0.5" (stable-diffusion.cpp: extra_sample_args)
+  std::string scheduler = "karras";         // --scheduler: any name of stork::schedule_names()
+  std::string scheduler_args;               // --scheduler-args "alpha=0.6,beta=0.6"
+  int steps = 20;                           // --steps
+  double cfg_scale = 7.5;                   // --cfg-scale
   int cfg_until = 20;     // guidance for steps 1..cfg_until, then 1 (the unconditional call is skipped)
   int preview_every = 0;  // 0: no previews
-
-  static settings unguided() {  // guidance scale 1: one UNet call per model call
-    settings s;
-    s.cfg_scale = 1.0;
-    return s;
-  }
-  static settings guided(int until, int every) {  // the default scale up to step `until`, previews
-    settings s;
-    s.cfg_until = until;
-    s.preview_every = every;
-    return s;
-  }
+  std::uint64_t seed = 42;  // --seed: the engine's own noise stream (stochastic samplers)
 };
 
 /// What one generation reports.
@@ -145,20 +143,23 @@ struct result {
 };
 
 /// The sampling loop as an engine writes it around its denoiser. `noise` holds ε (N(0, 1) draws), the run
-/// starts at x = σ_max·ε; `preview` is called with (step, σ, x̂₀) every settings.preview_every steps.
-template <class Method, class Preview>
-result generate(const Method& method, const toy_unet& unet, const stork::vp_discrete& table,
-                const tensor& noise, const settings& cfg, Preview&& preview) {
-  // The model's own σ range (σ of timesteps 0 and 999), Karras spacing, a final 0.
-  const std::size_t last = table.num_train_timesteps() - 1;
-  const std::vector<double> sigmas =
-      stork::karras_sigmas(cfg.steps, stork::karras_schedule{table.ve_sigma(0), table.ve_sigma(last)});
+/// starts at x = σ_max·ε; `preview` is called with (step, σ, x̂₀) every settings.preview_every steps. The
+/// method and the σ list come from the settings' strings.
+template <class Preview>
+result generate(const toy_unet& unet, const stork::vp_discrete& table, const tensor& noise, const settings& cfg,
+                Preview&& preview) {
+  const stork::any_method method = stork::method_from_name(cfg.sampling_method, cfg.sampler_args);
+  // The model's σ table decides the discrete schedules (stable-diffusion.cpp's CompVisDenoiser); every list
+  // ends with 0.
+  stork::schedule_context context;
+  context.table = &table;
+  context.options = cfg.scheduler_args;
+  const std::vector<double> sigmas = stork::sigmas_from_name(cfg.scheduler, cfg.steps, context);
   result r;
   r.x = tensor(noise.shape);
   for (std::size_t i = 0; i < noise.data.size(); ++i)
     r.x.data[i] = static_cast<float>(noise.data[i] * sigmas[0]);
   tensor x_in(noise.shape), eps_cond(noise.shape), eps_uncond(noise.shape), x0(noise.shape);  // once
-
   // The denoiser in σ space, stable-diffusion.cpp's: D(x, σ) = x − σ·ε̂ with ε̂ the UNet's output for the
   // input x/√(σ² + 1) at the timestep of σ, guided (cond/uncond combined here); `step` keys the guidance
   // schedule (and, in an engine, caches). Handing stork D rather than ε̂ (which
@@ -182,7 +183,15 @@ result generate(const Method& method, const toy_unet& unet, const stork::vp_disc
     }
   };
 
-  auto sch = stork::make_scheduler(method, sigmas, r.x, stork::ve{});  // x = x₀ + σ·ε, a denoiser D(x, σ)
+  // The engine's own noise stream for the stochastic samplers (stable-diffusion.cpp draws from its rng): one
+  // standard-normal draw per element, written into the tensor stork hands over.
+  std::mt19937_64 rng(cfg.seed);
+  std::normal_distribution<double> n01;
+  auto engine_noise = [&](tensor& z) {
+    for (float& v : z.data) v = static_cast<float>(n01(rng));
+  };
+  // x = x₀ + σ·ε, a denoiser D(x, σ); the noise source is used only by the stochastic methods.
+  auto sch = stork::make_scheduler(method, sigmas, r.x, stork::ve{}, engine_noise);
   const std::size_t made = sd_like::tensor::made;
   while (!sch.done()) {
     // stable-diffusion.cpp's step index: n at step n's own call, −n for a stage call inside step n.
@@ -214,7 +223,43 @@ double rms_distance(const tensor& x, std::size_t j, const std::vector<double>& m
 
 }  // namespace
 
-int main() {
+/// stable-diffusion.cpp-style command line: --sampling-method, --sampler-args, --scheduler, --scheduler-args,
+/// --steps, --cfg-scale, --seed. Returns false (and says why) for an unknown flag or a missing value.
+bool parse_command_line(int argc, char** argv, settings& cfg, bool& checks) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    if (flag == "--checks") {
+      checks = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "sd_engine: %s needs a value\n", argv[i]);
+      return false;
+    }
+    const char* value = argv[++i];
+    if (flag == "--sampling-method")
+      cfg.sampling_method = value;
+    else if (flag == "--sampler-args")
+      cfg.sampler_args = value;
+    else if (flag == "--scheduler")
+      cfg.scheduler = value;
+    else if (flag == "--scheduler-args")
+      cfg.scheduler_args = value;
+    else if (flag == "--steps")
+      cfg.steps = std::atoi(value);
+    else if (flag == "--cfg-scale")
+      cfg.cfg_scale = std::atof(value);
+    else if (flag == "--seed")
+      cfg.seed = std::strtoull(value, nullptr, 10);
+    else {
+      std::fprintf(stderr, "sd_engine: unknown flag %s\n", argv[i - 1]);
+      return false;
+    }
+  }
+  return true;
+}
+
+int main(int argc, char** argv) {
   const stork::vp_discrete table = stork::vp_discrete::scaled_linear(1000, 0.00085, 0.012);  // SD 1.x/2.x
   const std::vector<std::int64_t> shape{2, 4, 8, 8};  // a batch of 2 latents, 4 channels, 8×8
   const std::size_t dim = 4 * 8 * 8;
@@ -222,15 +267,42 @@ int main() {
   tensor noise(shape);
   for (std::size_t i = 0; i < noise.data.size(); ++i)  // a deterministic stand-in for N(0, 1) draws
     noise.data[i] = static_cast<float>(1.7 * std::sin(12.9898 * static_cast<double>(i) + 0.5));
+
+  settings cli;
+  bool checks = argc == 1;  // no arguments: the built-in checks below
+  if (!parse_command_line(argc, argv, cli, checks)) return 2;
+  auto on_prompt = [&](const result& r) {
+    bool ok = true;
+    for (std::size_t j = 0; j < 2; ++j)
+      for (std::size_t k = 1; k < 3; ++k)
+        ok = ok && rms_distance(r.x, j, unet.mean(0)) < rms_distance(r.x, j, unet.mean(k));
+    return ok;
+  };
+  if (!checks) {  // one generation with the strings given, as the engine's CLI runs it
+    try {
+      const result r = generate(unet, table, noise, cli, [](int, double, const tensor&) {});
+      const bool ok = on_prompt(r) && r.tensors_while_stepping == 0;
+      std::printf("--sampling-method %s --scheduler %s --steps %d: %zu model calls, %zu UNet calls; every sample "
+                  "nearest the prompt's mean: %s; tensors made while stepping: %zu\n",
+                  cli.sampling_method.c_str(), cli.scheduler.c_str(), cli.steps, r.model_calls, r.unet_calls,
+                  on_prompt(r) ? "yes" : "no", r.tensors_while_stepping);
+      return ok ? 0 : 1;
+    } catch (const stork::error& e) {  // an unknown name or option: the message lists what is accepted
+      std::fprintf(stderr, "sd_engine: %s\n", e.what());
+      return 2;
+    }
+  }
   bool ok = true;
 
   // Guidance 1: the prompt's Gaussian N(μ₀, s²I). Exact: the flow map down to the last σ > 0, then the
   // last step x = x̂₀ there (no model call at σ = 0), x = μ₀ + s²/√((s² + σ_min²)(s² + σ_max²))·(x_T − μ₀).
   const double s = toy_unet::spread, lo = table.ve_sigma(0), hi = table.ve_sigma(999);
   const double c = s * s / std::sqrt((s * s + lo * lo) * (s * s + hi * hi));
-  auto check_exact = [&](const char* name, const auto& method, double tolerance) {
-    const result r =
-        generate(method, unet, table, noise, settings::unguided(), [](int, double, const tensor&) {});
+  auto check_exact = [&](const char* name, double tolerance) {
+    settings cfg;
+    cfg.sampling_method = name;
+    cfg.cfg_scale = 1.0;
+    const result r = generate(unet, table, noise, cfg, [](int, double, const tensor&) {});
     double e = 0.0;
     for (std::size_t i = 0; i < r.x.data.size(); ++i) {
       const double m = unet.mean(0)[i % dim];
@@ -245,26 +317,23 @@ int main() {
       "latents [2, 4, 8, 8], karras_sigmas(20) over SD's table (σ %.4g to %.4g), an ε model as D(x, σ)\n", hi,
       lo);
   std::printf("guidance 1 (exact flow map known):\n");
-  check_exact("dpmpp_2m", stork::dpmpp_2m{}, 0.05);
-  check_exact("stork4", stork::stork4{}, 0.005);
-  check_exact("heun", stork::heun{}, 0.05);
+  check_exact("dpm++2m", 0.05);
+  check_exact("stork4", 0.005);
+  check_exact("heun", 0.05);
 
   // x̂₀ starts at the prompt's mean and moves out to a sample of spread s = 0.5.
-  std::printf("dpmpp_2m, guidance 7.5 for steps 1–15 then 1, a preview (x̂₀) every 5 steps:\n");
-  const result r =
-      generate(stork::dpmpp_2m{}, unet, table, noise, settings::guided(15, 5),
-               [&](int step, double sigma, const tensor& x0) {
-                 std::printf("  step %2d, σ %6.3f: preview at rms distance %.3f from the prompt's mean\n",
-                             step, sigma, rms_distance(x0, 0, unet.mean(0)));
-               });
-  bool on_prompt = true;
-  for (std::size_t j = 0; j < 2; ++j)
-    for (std::size_t k = 1; k < 3; ++k)
-      on_prompt = on_prompt && rms_distance(r.x, j, unet.mean(0)) < rms_distance(r.x, j, unet.mean(k));
+  std::printf("dpm++2m, guidance 7.5 for steps 1–15 then 1, a preview (x̂₀) every 5 steps:\n");
+  settings guided;
+  guided.cfg_until = 15;
+  guided.preview_every = 5;
+  const result r = generate(unet, table, noise, guided, [&](int step, double sigma, const tensor& x0) {
+    std::printf("  step %2d, σ %6.3f: preview at rms distance %.3f from the prompt's mean\n", step, sigma,
+                rms_distance(x0, 0, unet.mean(0)));
+  });
   std::printf(
       "  %zu UNet calls; every sample nearest the prompt's mean: %s; tensors made while stepping: %zu\n",
-      r.unet_calls, on_prompt ? "yes" : "no", r.tensors_while_stepping);
-  ok = ok && on_prompt && r.unet_calls == 35 && r.tensors_while_stepping == 0;
+      r.unet_calls, on_prompt(r) ? "yes" : "no", r.tensors_while_stepping);
+  ok = ok && on_prompt(r) && r.unet_calls == 35 && r.tensors_while_stepping == 0;
   std::printf(ok ? "all checks passed\n" : "CHECK FAILED\n");
   return ok ? 0 : 1;
 }
