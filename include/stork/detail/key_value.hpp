@@ -73,8 +73,11 @@ inline std::string join_names(const std::vector<std::string_view>& names, std::s
 /// not "0x1p3", "1,5" or "1.5abc"); "inf" and "nan" parse and are left to the caller to reject. Returns
 /// false if `s` is not one number. Independent of the global locale.
 inline bool parse_decimal(std::string_view s, double& out) {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  if (s.empty() || s.front() == '+' || s.front() == ' ' || s.front() == '\t') return false;
+  if (!s.empty() && s.front() == '+') {
+    s.remove_prefix(1);
+    if (!s.empty() && (s.front() == '+' || s.front() == '-')) return false;
+  }
+  if (s.empty() || s.front() == ' ' || s.front() == '\t') return false;
   if (s.find_first_of("xX") != std::string_view::npos) return false;  // no hexadecimal, whatever the library
 #if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
   double v = 0.0;
@@ -97,8 +100,11 @@ inline bool parse_decimal(std::string_view s, double& out) {
 /// Parses all of `s` as a decimal integer ("12", "-3", "+4"). Returns false if `s` is not one integer
 /// or does not fit an int.
 inline bool parse_integer(std::string_view s, int& out) {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  if (s.empty() || s.front() == '+') return false;
+  if (!s.empty() && s.front() == '+') {
+    s.remove_prefix(1);
+    if (!s.empty() && (s.front() == '+' || s.front() == '-')) return false;
+  }
+  if (s.empty()) return false;
   int v = 0;
   const char* const end = s.data() + s.size();
   const std::from_chars_result r = std::from_chars(s.data(), end, v);
