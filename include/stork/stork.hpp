@@ -7,12 +7,17 @@
 #pragma once
 
 #include "stork/error.hpp"
+#include "stork/methods/consistency.hpp"
+#include "stork/methods/ddim_trailing.hpp"
 #include "stork/methods/dpmpp.hpp"
+#include "stork/methods/dpmpp_2s_ancestral.hpp"
 #include "stork/methods/dpmpp_sde.hpp"
+#include "stork/methods/er_sde.hpp"
 #include "stork/methods/euler.hpp"
 #include "stork/methods/euler_ancestral.hpp"
 #include "stork/methods/heun.hpp"
 #include "stork/methods/ipndm.hpp"
+#include "stork/methods/res_2s.hpp"
 #include "stork/methods/rkg2.hpp"
 #include "stork/methods/rock4.hpp"
 #include "stork/methods/stork2.hpp"
