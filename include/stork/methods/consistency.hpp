@@ -51,7 +51,7 @@ struct lcm {
   double noise_scale_start = 1.0;
   /// The scale on the last interval (sd.cpp's `noise_scale_end`); when unset, `noise_scale_start` (as
   /// sd.cpp); finite, >= 0.
-  std::optional<double> noise_scale_end;
+  std::optional<double> noise_scale_end = std::nullopt;
   static constexpr bool stochastic = true;
   template <class S, class P, class Ops>
   using stepper = detail::lcm_stepper<S, P>;
