@@ -46,12 +46,17 @@ inline auto all_methods() {
       named("ipndm", stork::ipndm{}));
 }
 
-/// The stochastic methods (eta = 1), which need a noise source and so are not in all_methods().
+/// The stochastic methods (eta = 1, also for ddim_trailing and res_2s whose default is 0; tcd gamma 0.3),
+/// which need a noise source and so are not in all_methods().
 inline auto stochastic_methods() {
   return std::make_tuple(named("euler_ancestral", stork::euler_ancestral{}),
                          named("dpmpp_2m_sde", stork::dpmpp_2m_sde{}),
                          named("dpmpp_2m_sde heun", stork::dpmpp_2m_sde{.solver = stork::sde_solver::heun}),
-                         named("dpmpp_3m_sde", stork::dpmpp_3m_sde{}));
+                         named("dpmpp_3m_sde", stork::dpmpp_3m_sde{}),
+                         named("ddim_trailing eta 1", stork::ddim_trailing{.eta = 1.0}),
+                         named("dpmpp_2s_ancestral", stork::dpmpp_2s_ancestral{}),
+                         named("res_2s eta 1", stork::res_2s{.eta = 1.0}), named("er_sde", stork::er_sde{}),
+                         named("lcm", stork::lcm{}), named("tcd eta 0.3", stork::tcd{.eta = 0.3}));
 }
 
 /// Calls f(named_method) for every stochastic method.
