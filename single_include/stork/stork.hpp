@@ -90,13 +90,43 @@ template <class V>
 }  // namespace stork
 // ---- end stork/error.hpp
 
-// ---- begin stork/methods/dpmpp.hpp
+// ---- begin stork/menu/any_method.hpp
 /// @file
-/// @brief `stork::dpmpp_2m` and `stork::dpmpp_3m`: DPM-Solver++ multistep (data prediction, steps in the
-/// log-SNR λ = log(α/σ)).
+/// @brief The engines' menu: `stork::any_method`, a method chosen at run time by name
+/// (`stork::method_from_name`), and the list of names (`stork::method_names`, `stork::method_menu`).
+///
+/// Names are stable-diffusion.cpp's `--sampling-method` strings (src/stable-diffusion.cpp,
+/// `sample_method_to_str`), ComfyUI's KSampler names (comfy/sampler_names.py, `SAMPLER_NAMES`) and stork's
+/// own type names; each method has one canonical name (stable-diffusion.cpp's where it has the method) and
+/// accepts the others as aliases. Options are stable-diffusion.cpp's `extra_sample_args` syntax,
+/// "key=value,key=value" (`detail::key_value_options`).
 
-#include <array>
 #include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+
+// ---- begin stork/detail/arguments.hpp
+/// @file
+/// @brief Internal: the optional arguments of `make_scheduler` and `integrate` — a parameterisation or
+/// process, `sampler_options`, a state-operations object, a noise source, an observer — recognised by
+/// what they are, in any order; and the noise-source wrapper that checks each draw.
+
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+
+// ---- begin stork/model/model.hpp
+/// @file
+/// @brief `stork::model<Process>`: the one parameterisation of every noise process and prediction type,
+/// and `stork::flow_velocity`, the parameterisation of a plain velocity field.
+
+#include <cmath>
 
 // ---- begin stork/detail/span.hpp
 /// @file
@@ -227,106 +257,506 @@ class span {
 
 }  // namespace stork
 // ---- end stork/detail/span.hpp
+#include <type_traits>
 
 
-// ---- begin stork/detail/data_prediction.hpp
+// ---- begin stork/model/parameterisation.hpp
 /// @file
-/// @brief Internal: what the data-prediction samplers (DPM-Solver++, UniPC) need from a parameterisation
-/// (the `DataPrediction` concept), the grid in log-SNR λ = log(α/σ) and the exponential-integrator weights
-/// ψ_k(h).
+/// @brief The `Parameterisation` concept: how a model output becomes the velocity the methods integrate.
+///
+/// A model plugs in as a callback `model(x, t, out)`. What `out` means is the parameterisation. For every
+/// process and prediction type stork handles, the velocity is affine in the state with scalar
+/// coefficients, dx/dt = a(t)·x + b(t)·out, and so is the data prediction x̂₀ = c(t)·x + d(t)·out:
+/// a parameterisation supplies these scalars (`stork::model<Process>` for every noise process and
+/// prediction type, `stork::flow_velocity` for a plain velocity field).
 
-#include <array>
-#include <cmath>
-#include <cstddef>
-#include <limits>
-#include <string>
-#include <string_view>
-#include <vector>
+#include <type_traits>
+#include <utility>
 
 
-// ---- begin stork/detail/grid.hpp
+// ---- begin stork/detail/type_traits.hpp
 /// @file
-/// @brief Internal: validation of time grids and the position of a sampler on its grid.
+/// @brief Internal: the detection idiom the library's requirements are written in (one mechanism for C++17
+/// and C++20: every requirement is a constexpr trait first; see `stork/detail/config.hpp`).
 
-#include <cmath>
-#include <cstddef>
-#include <string>
-#include <string_view>
-#include <vector>
+#include <type_traits>
+#include <utility>
 
 
 namespace stork::detail {
 
-/// Throws stork::error unless `times` has at least `min_points` finite, strictly monotone entries whose
-/// differences (the steps) are finite too.
-inline void check_grid(span<const double> times, std::string_view who, std::size_t min_points = 2) {
-  if (times.size() < min_points)
-    fail(who, "times.size()", times.size(),
-         "a grid needs at least " + std::to_string(min_points) + " points");
-  for (std::size_t i = 0; i < times.size(); ++i)
-    if (!std::isfinite(times[i]))
-      fail(who, "times[" + std::to_string(i) + "]", times[i], "grid values must be finite");
-  const bool increasing = times[1] > times[0];
-  for (std::size_t i = 1; i < times.size(); ++i) {
-    const bool ok = increasing ? times[i] > times[i - 1] : times[i] < times[i - 1];
-    if (!ok)
-      fail(who, "times[" + std::to_string(i) + "]", times[i],
-           std::string("the grid must be strictly ") + (increasing ? "increasing" : "decreasing") +
-               ", times[" + std::to_string(i - 1) + "] = " + describe(times[i - 1]));
-    if (!std::isfinite(times[i] - times[i - 1]))  // e.g. -1e308 to 1e308: the step h would be ±Inf
-      fail(who, "times[" + std::to_string(i) + "]", times[i],
-           "the step from times[" + std::to_string(i - 1) + "] = " + describe(times[i - 1]) +
-               " overflows double precision");
-  }
-}
+/// `detail::remove_cvref_t` (C++20) for both standards.
+template <class T>
+using remove_cvref_t = std::remove_cv_t<std::remove_reference_t<T>>;
 
-/// Throws stork::error, before anything is changed, when a weight of the step from t0 (grid interval n)
-/// to t1 is not finite; `why` says what makes it overflow for this method.
-inline void check_step_weights(std::string_view who, span<const double> w, std::size_t n, double t0,
-                               double t1, std::string_view why) {
-  for (const double wi : w)
-    if (!std::isfinite(wi))
-      fail(
-          who, "times[" + std::to_string(n) + "]", t0,
-          "the step to " + describe(t1) + " has non-finite weights in double precision: " + std::string(why));
-}
-
-/// The user's grid (copied once) and the current interval [t_n, t_{n+1}].
-class grid_walk {
- public:
-  grid_walk(span<const double> times, std::string_view who, std::size_t min_points = 2) {
-    check_grid(times, who, min_points);
-    t_.assign(times.begin(), times.end());
-  }
-  std::size_t interval() const noexcept { return n_; }
-  std::size_t intervals() const noexcept { return t_.size() - 1; }
-  bool done() const noexcept { return n_ + 1 >= t_.size(); }
-  double t0() const noexcept { return t_[n_]; }
-  /// The end of the current interval; once done(), the last grid time (never past the grid).
-  double t1() const noexcept { return done() ? t_[n_] : t_[n_ + 1]; }
-  /// Signed step t_{n+1} − t_n; 0 once done().
-  double h() const noexcept { return done() ? 0.0 : t_[n_ + 1] - t_[n_]; }
-  double at(std::size_t i) const noexcept { return t_[i]; }
-  span<const double> times() const noexcept { return t_; }
-  void next() noexcept { ++n_; }
-
- private:
-  std::vector<double> t_;
-  std::size_t n_ = 0;
+/// No type: what `detected_t` is when the expression is ill-formed.
+struct nonesuch {
+  nonesuch() = delete;
+  ~nonesuch() = delete;
+  nonesuch(const nonesuch&) = delete;
+  void operator=(const nonesuch&) = delete;
 };
 
+template <class AlwaysVoid, template <class...> class Op, class... A>
+struct detector {
+  using value_t = std::false_type;
+  using type = nonesuch;
+};
+template <template <class...> class Op, class... A>
+struct detector<std::void_t<Op<A...>>, Op, A...> {
+  using value_t = std::true_type;
+  using type = Op<A...>;
+};
+
+/// True when `Op<A...>` (an alias template naming an expression's type) is well-formed.
+template <template <class...> class Op, class... A>
+inline constexpr bool is_detected_v = detector<void, Op, A...>::value_t::value;
+/// The type `Op<A...>` names, or `nonesuch`.
+template <template <class...> class Op, class... A>
+using detected_t = typename detector<void, Op, A...>::type;
+/// True when `Op<A...>` is well-formed and its type is exactly `To`.
+template <class To, template <class...> class Op, class... A>
+inline constexpr bool is_detected_exact_v = std::is_same_v<detected_t<Op, A...>, To>;
+/// True when `Op<A...>` is well-formed and its type converts to `To`.
+template <class To, template <class...> class Op, class... A>
+inline constexpr bool is_detected_convertible_v = std::is_convertible_v<detected_t<Op, A...>, To>;
+
 }  // namespace stork::detail
-// ---- end stork/detail/grid.hpp
+// ---- end stork/detail/type_traits.hpp
 
-// ---- begin stork/detail/history_ring.hpp
+namespace stork {
+
+/// @brief The scalars of an affine map of (x, model output o): `state·x + output·o`.
+struct affine_velocity {
+  double state = 0.0;
+  double output = 1.0;
+};
+
+namespace detail {
+template <class P>
+using affine_t = decltype(std::declval<const P&>().affine(0.0));
+template <class P>
+using denoise_t = decltype(std::declval<const P&>().denoise(0.0));
+template <class P>
+using identity_t = decltype(P::identity);
+template <class P>
+using output_is_velocity_t = decltype(std::declval<const P&>().output_is_velocity());
+template <class P>
+using callable_at_t = decltype(std::declval<const P&>().callable_at(0.0));
+}  // namespace detail
+
+/// @brief A parameterisation: `p.affine(t)` gives the velocity dx/dt = state·x + output·o in terms of the
+/// model output o at (x, t).
+///
+/// Optional members, used when present:
+/// - `p.denoise(t)` → `affine_velocity`: the data prediction x̂₀ = state·x + output·o (data-prediction
+///   methods, previews, STORK's final denoise);
+/// - `p.alpha(t)`, `p.sigma(t)` → double: the noise process x_t = α·x₀ + σ·ε (data-prediction and
+///   stochastic methods);
+/// - `p.output_is_velocity()` → bool: true when o is dx/dt itself: the samplers skip the conversion pass;
+/// - `p.callable_at(t)` → bool: false where the model cannot be called (σ = 0 for an ε, x̂₀ or v model);
+/// - `p.validate(times)`: throws stork::error for bad parameters or a grid outside the domain;
+/// - `P::identity` (static constexpr bool): the output is the velocity, known at compile time.
+///
+/// Example: `struct my_drift { stork::affine_velocity affine(double t) const { return {-t, 1.0}; } };`
+/// The C++17 spelling of the `Parameterisation` concept.
+template <class P>
+inline constexpr bool is_parameterisation_v =
+    std::is_copy_constructible_v<P> && detail::is_detected_exact_v<affine_velocity, detail::affine_t, P>;
+
+#if STORK_HAS_CPP20
+/// @brief The concept of `is_parameterisation_v<P>`.
+template <class P>
+concept Parameterisation = is_parameterisation_v<P>;
+#endif
+
+namespace detail {
+
+/// True when `P` declares at compile time that its output is the velocity (`flow_velocity`).
+template <class P>
+constexpr bool is_identity_v = [] {
+  if constexpr (is_detected_v<identity_t, P>)
+    return static_cast<bool>(P::identity);
+  else
+    return false;
+}();
+
+/// True when the model output is the velocity itself (no conversion needed), at compile or run time.
+template <STORK_CONCEPT(Parameterisation) P>
+bool output_is_velocity(const P& p) noexcept {
+  if constexpr (is_identity_v<P>)
+    return true;
+  else if constexpr (is_detected_v<output_is_velocity_t, P>)
+    return p.output_is_velocity();
+  else
+    return false;
+}
+
+/// False where the model cannot be called (σ = 0 for an ε, x̂₀ or v model); true when `P` does not say.
+template <STORK_CONCEPT(Parameterisation) P>
+bool callable_at(const P& p, double t) noexcept {
+  if constexpr (is_detected_v<callable_at_t, P>)
+    return p.callable_at(t);
+  else
+    return true;
+}
+
+/// `p.denoise(t)` exists: the output determines x̂₀.
+template <class P>
+inline constexpr bool has_denoise = is_parameterisation_v<P> && is_detected_exact_v<affine_velocity, denoise_t, P>;
+
+}  // namespace detail
+}  // namespace stork
+// ---- end stork/model/parameterisation.hpp
+
+// ---- begin stork/model/prediction.hpp
 /// @file
-/// @brief Internal: the ring of stored model outputs (or data predictions, or velocities) that every
-/// multistep method keeps, with the time of each entry.
+/// @brief `stork::prediction`: what a model predicts (ε, x̂₀, v or the velocity), and how x₀ and ε follow
+/// from the state and that output.
 
-#include <array>
+#include <cmath>
+#include <limits>
+#include <string_view>
+
+
+namespace stork {
+
+/// @brief What a model predicts, for a noise process x_t = α·x₀ + σ·ε:
+/// - `epsilon`: the noise ε (DDPM, Stable Diffusion 1.x/2.x/XL);
+/// - `sample`: the clean data x̂₀ (a denoiser D(x, σ): k-diffusion, EDM);
+/// - `v`: v = (α·ε − σ·x₀)/√(α² + σ²) (Salimans & Ho 2022: for VP processes α² + σ² = 1 and this is their
+///   v; in other coordinates it is the v of the same model written as a VP model, as k-diffusion's
+///   VDenoiser uses it in VE σ space — so a v model gives the same samples in every process);
+/// - `velocity`: dx/dt itself (flow matching: v = ε − x₀ for rectified flow).
+/// ε, x̂₀ and v mean the same thing in every process that is a rescaling of another (x_VE = x_VP/α):
+/// one trained model runs in VP τ space, VE σ space or flow coordinates alike.
+enum class prediction { epsilon, sample, v, velocity };
+
+namespace detail {
+
+/// Throws stork::error unless `p` is one of the four named predictions.
+inline void check_prediction(std::string_view who, prediction p) {
+  switch (p) {
+    case prediction::epsilon:
+    case prediction::sample:
+    case prediction::v:
+    case prediction::velocity:
+      return;
+  }
+  fail(who, "prediction", static_cast<int>(p), "must be epsilon, sample, v or velocity");
+}
+
+/// x₀ and ε written as affine functions of (x, model output o).
+struct posterior_split {
+  affine_velocity x0;
+  affine_velocity eps;
+};
+
+/// x₀ = x0.state·x + x0.output·o and ε = eps.state·x + eps.output·o, from x = a·x₀ + s·ε and the output of
+/// `p` (da, ds: the time derivatives of a and s; used by `velocity` only). NaN for an unknown prediction.
+inline posterior_split split_output(prediction p, double a, double s, double da, double ds) noexcept {
+  switch (p) {
+    case prediction::epsilon:  // x₀ = (x − s·o)/a
+      return {{1.0 / a, -s / a}, {0.0, 1.0}};
+    case prediction::sample:  // ε = (x − a·o)/s
+      return {{0.0, 1.0}, {1.0 / s, -a / s}};
+    case prediction::v: {  // o = (aε − s·x₀)/r, r = √(a² + s²): x₀ = (a·x − r·s·o)/r², ε = (s·x + r·a·o)/r²
+      const double r2 = a * a + s * s, r = std::sqrt(r2);
+      return {{a / r2, -s / r}, {s / r2, a / r}};
+    }
+    case prediction::velocity: {  // o = a'x₀ + s'ε: x₀ = (s'x − s·o)/D, ε = (a·o − a'x)/D, D = a·s' − a'·s
+      const double d = a * ds - da * s;
+      return {{ds / d, -s / d}, {-da / d, a / d}};
+    }
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  return {{nan, nan}, {nan, nan}};
+}
+
+}  // namespace detail
+}  // namespace stork
+// ---- end stork/model/prediction.hpp
+
+// ---- begin stork/model/process.hpp
+/// @file
+/// @brief The `NoiseProcess` concept: how data and noise mix over time, x_t = α(t)·x₀ + σ(t)·ε.
+///
+/// The processes: `rectified_flow` (flow matching), `vp_linear`, `vp_scaled_linear` and `vp_discrete`
+/// (variance preserving: DDPM, Stable Diffusion) and `ve` (variance exploding: k-diffusion's σ space).
+/// A process says nothing about the model; `stork::model<Process>` adds the prediction type.
+
+#include <cmath>
 #include <cstddef>
-#include <vector>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
 
+
+namespace stork {
+
+namespace detail {
+template <class P>
+using alpha_t = decltype(std::declval<const P&>().alpha(0.0));
+template <class P>
+using sigma_t = decltype(std::declval<const P&>().sigma(0.0));
+template <class P>
+using dalpha_t = decltype(std::declval<const P&>().dalpha(0.0));
+template <class P>
+using dsigma_t = decltype(std::declval<const P&>().dsigma(0.0));
+template <class P>
+using validate_t = decltype(std::declval<const P&>().validate(std::declval<span<const double>>()));
+template <class P>
+using default_prediction_t = decltype(P::default_prediction);
+template <class P>
+using variance_preserving_t = decltype(P::variance_preserving);
+}  // namespace detail
+
+/// @brief A noise process x_t = α(t)·x₀ + σ(t)·ε with its time derivatives and a domain check.
+///
+/// Members:
+/// - `p.alpha(t)`, `p.sigma(t)`: α and σ at time t;
+/// - `p.dalpha(t)`, `p.dsigma(t)`: dα/dt and dσ/dt;
+/// - `p.validate(times)`: throws stork::error for bad parameters or a time outside the domain (an empty
+///   span checks the parameters only);
+/// - `P::default_prediction` (optional): what its models usually predict:
+///   `make_scheduler(method, times, x, process)` assumes it;
+/// - `P::variance_preserving` (optional): σ > 0 on the whole domain (VP in (0, 1]): STORK ends a run with a
+///   denoise.
+/// The C++17 spelling of the `NoiseProcess` concept.
+template <class P>
+inline constexpr bool is_noise_process_v =
+    std::is_copy_constructible_v<P> && detail::is_detected_convertible_v<double, detail::alpha_t, P> &&
+    detail::is_detected_convertible_v<double, detail::sigma_t, P> &&
+    detail::is_detected_convertible_v<double, detail::dalpha_t, P> &&
+    detail::is_detected_convertible_v<double, detail::dsigma_t, P> && detail::is_detected_v<detail::validate_t, P>;
+
+#if STORK_HAS_CPP20
+/// @brief The concept of `is_noise_process_v<P>`.
+template <class P>
+concept NoiseProcess = is_noise_process_v<P>;
+#endif
+
+namespace detail {
+
+/// `P::default_prediction`, or ε when the process does not say.
+template <class P>
+constexpr prediction default_prediction_v = [] {
+  if constexpr (is_detected_v<default_prediction_t, P>)
+    return P::default_prediction;
+  else
+    return prediction::epsilon;
+}();
+
+/// `P::variance_preserving` (false when the process does not say).
+template <class P>
+constexpr bool variance_preserving_v = [] {
+  if constexpr (is_detected_v<variance_preserving_t, P>)
+    return static_cast<bool>(P::variance_preserving);
+  else
+    return false;
+}();
+
+/// Throws unless every time lies in (lo, hi] (or [lo, hi] with `closed_lo`) and is not NaN.
+inline void check_times(std::string_view who, span<const double> times, double lo, double hi,
+                        bool closed_lo, std::string_view why) {
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    const double t = times[i];
+    if (!((closed_lo ? t >= lo : t > lo) && t <= hi)) fail(who, "times[" + std::to_string(i) + "]", t, why);
+  }
+}
+
+/// α, σ and their derivatives of a VP process from log α and g = d log α/dt (σ = √(1 − α²)).
+struct vp_from_log_alpha {
+  double log_alpha, dlog_alpha;
+  double alpha() const noexcept { return std::exp(log_alpha); }
+  double sigma() const noexcept { return std::sqrt(-std::expm1(2.0 * log_alpha)); }
+  /// dα/dt = α·g.
+  double dalpha() const noexcept { return alpha() * dlog_alpha; }
+  /// dσ/dt = −α·(dα/dt)/σ = −α²·g/σ (from σ² = 1 − α²).
+  double dsigma() const noexcept {
+    const double a = alpha();
+    return -a * a * dlog_alpha / sigma();
+  }
+};
+
+}  // namespace detail
+}  // namespace stork
+// ---- end stork/model/process.hpp
+
+// ---- begin stork/model/rectified_flow.hpp
+/// @file
+/// @brief `stork::rectified_flow`: the flow-matching process x_σ = (1 − σ)·x₀ + σ·ε, σ ∈ [0, 1].
+
+
+
+namespace stork {
+
+/// @brief Rectified flow (flow matching: SD3, FLUX, SANA, Wan): x_t = (1 − t)·x₀ + t·ε with t = σ ∈ [0, 1],
+/// σ = 1 pure noise, σ = 0 data. α = 1 − t, σ = t, dα/dt = −1, dσ/dt = 1. Its models usually predict the
+/// velocity dx/dσ = ε − x₀ (`default_prediction`).
+/// @par Cost: a few flops per call.
+struct rectified_flow {
+  static constexpr stork::prediction default_prediction = stork::prediction::velocity;
+  static constexpr double alpha(double t) noexcept { return 1.0 - t; }
+  static constexpr double sigma(double t) noexcept { return t; }
+  static constexpr double dalpha(double) noexcept { return -1.0; }
+  static constexpr double dsigma(double) noexcept { return 1.0; }
+  /// Throws stork::error unless every grid time lies in [0, 1].
+  static void validate(span<const double> times) {
+    detail::check_times("rectified_flow", times, 0.0, 1.0, true, "flow times sigma must lie in [0, 1]");
+  }
+};
+
+static_assert(is_noise_process_v<rectified_flow>);
+
+}  // namespace stork
+// ---- end stork/model/rectified_flow.hpp
+
+namespace stork {
+
+/// @brief A model of prediction type `prediction` under the noise process `process`, as a parameterisation.
+///
+/// With x = α·x₀ + σ·ε and o the model output, x₀ and ε are affine in (x, o) (r = √(α² + σ²)):
+/// | prediction | x₀                     | ε                      |
+/// |------------|------------------------|------------------------|
+/// | epsilon    | (x − σo)/α             | o                      |
+/// | sample     | o                      | (x − αo)/σ             |
+/// | v          | (αx − rσo)/r²          | (σx + rαo)/r²          |
+/// | velocity   | (σ'x − σo)/(ασ' − α'σ) | (αo − α'x)/(ασ' − α'σ) |
+/// and the probability-flow velocity is dx/dt = α'·x₀ + σ'·ε (′ = d/dt): `affine(t)`; `denoise(t)` is the
+/// x₀ column. Examples: VE denoiser dx/dσ = (x − o)/σ; VP ε model −½β·x + β/(2σ)·o; rectified-flow
+/// velocity o. Singular where α = 0 (epsilon) or σ = 0 (sample, v): the samplers never call the model at
+/// σ = 0 unless it predicts the velocity (`callable_at`), and an interval ending there is a step to x̂₀.
+///
+/// What each process defaults to (`make_scheduler(method, times, x, process)` uses it): rectified flow
+/// velocity, VP processes ε, `ve` sample (a denoiser).
+/// @par Cost: a few scalar evaluations of α, σ, α', σ' per call; the samplers add one two-term linear
+/// combination per velocity they form (none when the output is the velocity).
+/// @code
+/// auto sch = stork::make_scheduler(stork::dpmpp_2m{}, stork::karras_sigmas(20), x,
+///     stork::model<stork::ve>{.process = {}, .prediction = stork::prediction::sample});
+/// while (!sch.done()) { denoiser(x, sch.time(), out); sch.step(out, x); }
+/// @endcode
+template <STORK_CONCEPT(NoiseProcess) Process>
+struct model {
+  Process process{};
+  stork::prediction prediction = detail::default_prediction_v<Process>;
+
+  double alpha(double t) const noexcept { return process.alpha(t); }
+  double sigma(double t) const noexcept { return process.sigma(t); }
+
+  /// The velocity dx/dt = state·x + output·o.
+  affine_velocity affine(double t) const noexcept {
+    if (prediction == stork::prediction::velocity) return {0.0, 1.0};
+    const double da = process.dalpha(t), ds = process.dsigma(t);
+    const detail::posterior_split p = split(t, da, ds);
+    return {da * p.x0.state + ds * p.eps.state, da * p.x0.output + ds * p.eps.output};
+  }
+  /// The data prediction x̂₀ = state·x + output·o.
+  affine_velocity denoise(double t) const noexcept {
+    const bool vel = prediction == stork::prediction::velocity;
+    return split(t, vel ? process.dalpha(t) : 0.0, vel ? process.dsigma(t) : 0.0).x0;
+  }
+  /// True when the output is dx/dt itself (no conversion pass).
+  bool output_is_velocity() const noexcept { return prediction == stork::prediction::velocity; }
+  /// False at σ = 0 unless the model predicts the velocity: an ε, x̂₀ or v model is not called there.
+  bool callable_at(double t) const noexcept {
+    return prediction == stork::prediction::velocity || process.sigma(t) > 0.0;
+  }
+  /// Throws stork::error for an unknown prediction, bad process parameters or a time outside the domain.
+  void validate(span<const double> times) const {
+    detail::check_prediction("model", prediction);
+    process.validate(times);
+  }
+
+ private:
+  detail::posterior_split split(double t, double da, double ds) const noexcept {
+    return detail::split_output(prediction, process.alpha(t), process.sigma(t), da, ds);
+  }
+};
+
+/// @brief The parameterisation of a plain velocity field f(x, t, v) (flow matching, any ODE right-hand
+/// side): the output is dx/dt, known at compile time, so no conversion pass is ever made, and no domain is
+/// checked. Data-prediction methods read it as rectified flow (α = 1 − t, σ = t): it is
+/// `model<rectified_flow>` with prediction velocity. The default of `integrate` and `make_scheduler`.
+struct flow_velocity : model<rectified_flow> {
+  static constexpr bool identity = true;
+  /// Any grid: a plain ODE has no domain.
+  static void validate(span<const double>) noexcept {}
+};
+
+/// @brief A model under a VP process (the name of earlier versions): `model<Process>`.
+template <STORK_CONCEPT(NoiseProcess) Process>
+using vp_model = model<Process>;
+
+/// @brief A rectified-flow model of any prediction type (the name of earlier versions):
+/// `model<rectified_flow>`.
+using flow_model = model<rectified_flow>;
+
+static_assert(is_parameterisation_v<model<rectified_flow>>);
+static_assert(is_parameterisation_v<flow_velocity>);
+
+namespace detail {
+
+/// `model<Process>` or a parameterisation derived from it: `p.process` exists.
+template <class P>
+using process_member_t = remove_cvref_t<decltype(std::declval<const P&>().process)>;
+template <class P>
+inline constexpr bool process_model =
+    is_parameterisation_v<P> && is_noise_process_v<detected_t<process_member_t, P>>;
+
+/// What the 4th argument of `make_scheduler` means: a parameterisation as it is, or a bare noise process
+/// as `model<Process>` with the process's default prediction.
+template <class T>
+auto as_parameterisation(const T& p) {
+  if constexpr (is_parameterisation_v<T>) {
+    return p;
+  } else {
+    static_assert(is_noise_process_v<T>,
+                  "stork: expected a parameterisation (stork::model<Process>{.process, .prediction}, "
+                  "stork::flow_velocity, or a type with affine(t)) or a noise process (stork::ve, "
+                  "stork::rectified_flow, stork::vp_linear, stork::vp_scaled_linear, stork::vp_discrete)");
+    return model<T>{p};
+  }
+}
+
+template <class T>
+using parameterisation_t = decltype(as_parameterisation(std::declval<const T&>()));
+
+}  // namespace detail
+}  // namespace stork
+// ---- end stork/model/model.hpp
+
+// ---- begin stork/sampler_options.hpp
+/// @file
+/// @brief What a run can be told and what it tells back: `stork::sampler_options` (run-time checks) and
+/// `stork::step_info` (what an observer of `integrate` sees at each grid point).
+
+#include <cstddef>
+
+namespace stork {
+
+/// @brief Run-time checks of a scheduler or `integrate`.
+struct sampler_options {
+  /// Reject NaN/Inf in the initial state, in every model output and in every draw of a noise source (one
+  /// extra read of each; only for states whose operations have `all_finite`). Turn off to save that pass.
+  bool check_finite = true;
+};
+
+/// @brief What an observer passed to `integrate` sees at each grid point t_i, after the model call there
+/// (k-diffusion's callback dictionary {x, i, sigma, denoised}; odeint's observer(x, t)).
+template <class S>
+struct step_info {
+  std::size_t interval;  ///< i: the grid point (the number of intervals for a VP run's final denoise call)
+  double t;              ///< times[i]
+  const S& x;            ///< the state at t
+  const S& output;       ///< the model output at (x, t)
+  const S* denoised;  ///< the x̂₀ preview of that output, or nullptr where the parameterisation has none
+};
+
+}  // namespace stork
+// ---- end stork/sampler_options.hpp
 
 // ---- begin stork/state.hpp
 /// @file
@@ -546,56 +976,6 @@ bool all_finite(const T* x, std::size_t n) noexcept {
 }  // namespace stork::detail
 // ---- end stork/detail/contiguous.hpp
 
-// ---- begin stork/detail/type_traits.hpp
-/// @file
-/// @brief Internal: the detection idiom the library's requirements are written in (one mechanism for C++17
-/// and C++20: every requirement is a constexpr trait first; see `stork/detail/config.hpp`).
-
-#include <type_traits>
-#include <utility>
-
-
-namespace stork::detail {
-
-/// `detail::remove_cvref_t` (C++20) for both standards.
-template <class T>
-using remove_cvref_t = std::remove_cv_t<std::remove_reference_t<T>>;
-
-/// No type: what `detected_t` is when the expression is ill-formed.
-struct nonesuch {
-  nonesuch() = delete;
-  ~nonesuch() = delete;
-  nonesuch(const nonesuch&) = delete;
-  void operator=(const nonesuch&) = delete;
-};
-
-template <class AlwaysVoid, template <class...> class Op, class... A>
-struct detector {
-  using value_t = std::false_type;
-  using type = nonesuch;
-};
-template <template <class...> class Op, class... A>
-struct detector<std::void_t<Op<A...>>, Op, A...> {
-  using value_t = std::true_type;
-  using type = Op<A...>;
-};
-
-/// True when `Op<A...>` (an alias template naming an expression's type) is well-formed.
-template <template <class...> class Op, class... A>
-inline constexpr bool is_detected_v = detector<void, Op, A...>::value_t::value;
-/// The type `Op<A...>` names, or `nonesuch`.
-template <template <class...> class Op, class... A>
-using detected_t = typename detector<void, Op, A...>::type;
-/// True when `Op<A...>` is well-formed and its type is exactly `To`.
-template <class To, template <class...> class Op, class... A>
-inline constexpr bool is_detected_exact_v = std::is_same_v<detected_t<Op, A...>, To>;
-/// True when `Op<A...>` is well-formed and its type converts to `To`.
-template <class To, template <class...> class Op, class... A>
-inline constexpr bool is_detected_convertible_v = std::is_convertible_v<detected_t<Op, A...>, To>;
-
-}  // namespace stork::detail
-// ---- end stork/detail/type_traits.hpp
-
 namespace stork {
 
 /// @brief Customisation point: the vector operations a state type must provide.
@@ -770,6 +1150,488 @@ void assign(S& out, const S& x) {
 
 namespace stork::detail {
 
+/// No noise source: the deterministic methods.
+struct no_noise {};
+/// No observer.
+struct no_observer {};
+
+/// A stochastic method declares `static constexpr bool stochastic = true` and its stepper takes the noise
+/// source as a fourth argument of `advance`.
+template <class Method>
+using stochastic_t = decltype(Method::stochastic);
+template <class Method>
+constexpr bool is_stochastic_v = [] {
+  if constexpr (is_detected_v<stochastic_t, Method>)
+    return static_cast<bool>(Method::stochastic);
+  else
+    return false;
+}();
+
+enum class arg_kind { options, param, ops, observer, noise, unknown };
+
+template <class A, class S>
+constexpr arg_kind kind_of() {
+  using T = detail::remove_cvref_t<A>;
+  if constexpr (std::is_same_v<T, sampler_options>)
+    return arg_kind::options;
+  else if constexpr (is_parameterisation_v<T> || is_noise_process_v<T>)
+    return arg_kind::param;
+  else if constexpr (is_state_ops_v<T, S>)
+    return arg_kind::ops;
+  else if constexpr (std::is_invocable_v<T&, const step_info<S>&>)
+    return arg_kind::observer;
+  else if constexpr (std::is_invocable_v<T&, S&>)
+    return arg_kind::noise;
+  else
+    return arg_kind::unknown;
+}
+
+template <arg_kind K, class S, class... A>
+constexpr std::size_t count_of = (std::size_t{0} + ... + (kind_of<A, S>() == K ? 1 : 0));
+
+/// Static checks of the optional arguments: every one recognised, none twice, only where allowed.
+template <class S, bool allow_param, bool allow_observer, class... A>
+constexpr void check_arguments() {
+  static_assert(
+      ((kind_of<A, S>() != arg_kind::unknown) && ...),
+      "stork: an argument after the grid and the state is none of: a parameterisation or noise process "
+      "(make_scheduler), stork::sampler_options, a state-operations object (make_like, lincomb), a "
+      "noise source noise(S&), an observer observer(const stork::step_info<S>&) (integrate)");
+  static_assert(count_of<arg_kind::options, S, A...> <= 1, "stork: sampler_options given twice");
+  static_assert(count_of<arg_kind::param, S, A...> <= 1, "stork: two parameterisations given");
+  static_assert(count_of<arg_kind::ops, S, A...> <= 1, "stork: two state-operations objects given");
+  static_assert(count_of<arg_kind::noise, S, A...> <= 1, "stork: two noise sources given");
+  static_assert(count_of<arg_kind::observer, S, A...> <= 1, "stork: two observers given");
+  static_assert(
+      allow_param || count_of<arg_kind::param, S, A...> == 0,
+      "stork: integrate takes the parameterisation from the field: use stork::field(model, process, "
+      "prediction)");
+  static_assert(allow_observer || count_of<arg_kind::observer, S, A...> == 0,
+                "stork: make_scheduler takes no observer: the loop is the engine's (see interval(), "
+                "at_grid_point(), denoised())");
+}
+
+/// The first argument of kind K (a copy), or `d`.
+template <arg_kind K, class S, class D>
+D pick(D d) {
+  return d;
+}
+template <arg_kind K, class S, class D, class A, class... R>
+auto pick(D d, A&& a, R&&... r) {
+  if constexpr (kind_of<A, S>() == K)
+    return detail::remove_cvref_t<A>(std::forward<A>(a));
+  else
+    return pick<K, S>(std::move(d), std::forward<R>(r)...);
+}
+
+/// The state-operations object among the arguments, or `state_ops<S>{}` when there is none. The default is
+/// named only then: a state type that comes with its own ops object (a tensor that only a context can
+/// allocate) needs no `state_ops` specialisation.
+template <class S, class... A>
+auto pick_ops(A&&... a) {
+  if constexpr (count_of<arg_kind::ops, S, A...> == 0)
+    return state_ops<S>{};
+  else
+    return pick<arg_kind::ops, S>(no_observer{}, std::forward<A>(a)...);  // found: the default is unused
+}
+
+/// What a stochastic stepper calls for noise: the engine's source, then checks that it kept the size and
+/// (unless turned off) wrote finite values. The stepper draws before it changes anything, so a bad draw
+/// leaves x and the scheduler as they were.
+template <class Noise, class Ops, class S>
+struct checked_noise {
+  Noise& noise;
+  Ops& ops;
+  std::size_t size;
+  bool check_finite;
+
+  void operator()(S& out) {
+    noise(out);
+    if constexpr (ops_size<Ops, S>) {
+      const std::size_t n = ops.size(out);
+      if (n != size)
+        fail("noise source", "output size", n, "expected " + std::to_string(size) + " (it must not resize)");
+    }
+    if constexpr (ops_all_finite<Ops, S>)
+      if (check_finite && !ops.all_finite(out))
+        throw error("stork: noise source: the draw contains NaN or Inf");
+  }
+};
+
+}  // namespace stork::detail
+// ---- end stork/detail/arguments.hpp
+
+// ---- begin stork/detail/key_value.hpp
+/// @file
+/// @brief Internal: the `"key=value,key=value"` option strings of the run-time menu (`sigmas_from_name`,
+/// and the method options), parsed strictly.
+///
+/// The syntax is stable-diffusion.cpp's `extra_sample_args` (src/core/util.cpp, `parse_key_value_args`,
+/// `parse_strict_float`, `parse_strict_bool`): items are separated by ',' or ';', spaces and tabs around
+/// keys, values and items are ignored, empty items are skipped, and an item is split at its first '='.
+/// stable-diffusion.cpp logs a warning and goes on for a malformed item, an unknown key or a bad value;
+/// stork throws stork::error instead, naming the key, the value and every accepted key, so that a typo
+/// in a command line is an error and not a silently different grid. A key given twice is an error too
+/// (stable-diffusion.cpp keeps the last one).
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#if defined(__has_include)
+#if __has_include(<version>)
+#include <version>
+#endif
+#endif
+#include <charconv>
+#if !(defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L)
+#include <locale>
+#include <sstream>
+#endif
+
+
+namespace stork::detail {
+
+/// One `key=value` item of an option string; both views point into the parsed string.
+struct key_value {
+  std::string_view key;
+  std::string_view value;
+};
+
+/// `s` without leading and trailing spaces, tabs, carriage returns and newlines.
+inline std::string_view trim_blanks(std::string_view s) noexcept {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+/// "a, b, c" (or `none` for an empty list).
+inline std::string join_names(const std::vector<std::string_view>& names, std::string_view none = "none") {
+  if (names.empty()) return std::string(none);
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+/// Throws stork::error("stork: <where>: <param> = \"<value>\" is invalid (<why>)"): detail::fail for a
+/// value given as text (quoted, so that an empty or blank value is visible).
+[[noreturn]] inline void fail_text(std::string_view where, std::string_view param, std::string_view value,
+                                   std::string_view why) {
+  std::string msg = "stork: ";
+  msg.append(where).append(": ").append(param).append(" = \"").append(value).append("\" is invalid (");
+  msg.append(why).append(")");
+  throw error(msg);
+}
+
+/// Parses all of `s` as a decimal floating-point number in the C locale ("0.6", "-1.5e-3", "+2", ".5";
+/// not "0x1p3", "1,5" or "1.5abc"); "inf" and "nan" parse and are left to the caller to reject. Returns
+/// false if `s` is not one number. Independent of the global locale.
+inline bool parse_decimal(std::string_view s, double& out) {
+  if (!s.empty() && s.front() == '+') {
+    s.remove_prefix(1);
+    if (!s.empty() && (s.front() == '+' || s.front() == '-')) return false;
+  }
+  if (s.empty() || s.front() == ' ' || s.front() == '\t') return false;
+  if (s.find_first_of("xX") != std::string_view::npos) return false;  // no hexadecimal, whatever the library
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
+  double v = 0.0;
+  const char* const end = s.data() + s.size();
+  const std::from_chars_result r = std::from_chars(s.data(), end, v);
+  if (r.ec != std::errc() || r.ptr != end) return false;
+  out = v;
+  return true;
+#else  // libc++ before floating-point from_chars: a stream imbued with the classic locale
+  std::istringstream in{std::string(s)};
+  in.imbue(std::locale::classic());
+  double v = 0.0;
+  in >> std::noskipws >> v;
+  if (in.fail() || in.peek() != std::char_traits<char>::eof()) return false;
+  out = v;
+  return true;
+#endif
+}
+
+/// Parses all of `s` as a decimal integer ("12", "-3", "+4"). Returns false if `s` is not one integer
+/// or does not fit an int.
+inline bool parse_integer(std::string_view s, int& out) {
+  if (!s.empty() && s.front() == '+') {
+    s.remove_prefix(1);
+    if (!s.empty() && (s.front() == '+' || s.front() == '-')) return false;
+  }
+  if (s.empty()) return false;
+  int v = 0;
+  const char* const end = s.data() + s.size();
+  const std::from_chars_result r = std::from_chars(s.data(), end, v);
+  if (r.ec != std::errc() || r.ptr != end) return false;
+  out = v;
+  return true;
+}
+
+/// stable-diffusion.cpp's `parse_strict_bool`, case-insensitive: 1/true/yes/on and 0/false/no/off.
+inline bool parse_boolean(std::string_view s, bool& out) {
+  std::string low(s);
+  for (char& c : low)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  if (low == "1" || low == "true" || low == "yes" || low == "on") {
+    out = true;
+    return true;
+  }
+  if (low == "0" || low == "false" || low == "no" || low == "off") {
+    out = false;
+    return true;
+  }
+  return false;
+}
+
+/// Splits `text` into its `key=value` items (see the file comment for the syntax). Throws stork::error,
+/// naming `options` and the text, for an item without '=' or with an empty key.
+/// @par Cost: O(length of text); the views point into `text`.
+inline std::vector<key_value> split_key_values(std::string_view where, std::string_view text) {
+  std::vector<key_value> items;
+  std::size_t start = 0;
+  for (std::size_t pos = 0; pos <= text.size(); ++pos) {
+    if (pos != text.size() && text[pos] != ',' && text[pos] != ';') continue;
+    const std::string_view item = trim_blanks(text.substr(start, pos - start));
+    start = pos + 1;
+    if (item.empty()) continue;
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos)
+      fail_text(
+          where, "options", text,
+          "the item \"" + std::string(item) + "\" has no '='; write key=value, separated by ',' or ';'");
+    const std::string_view key = trim_blanks(item.substr(0, eq));
+    if (key.empty())
+      fail_text(where, "options", text, "the item \"" + std::string(item) + "\" has an empty key");
+    items.push_back({key, trim_blanks(item.substr(eq + 1))});
+  }
+  return items;
+}
+
+/// @brief The options of one menu entry: parses an option string once, rejects any key outside
+/// `accepted` (and any key given twice), and reads typed values with strict checks.
+///
+/// Every error is a stork::error that names `where` (e.g. `sigmas_from_name("beta")`), the key, the
+/// value as given, what is needed, and the accepted keys. The object keeps views into `text` and
+/// `accepted`: it must not outlive them.
+/// @code
+/// detail::key_value_options o("sigmas_from_name(\"beta\")", "alpha=0.5", {"alpha", "beta"});
+/// const double alpha = o.real("alpha", 0.6);     // 0.5
+/// const double beta = o.real("beta", 0.6);       // 0.6, the fallback
+/// @endcode
+/// @par Cost: O(items · accepted keys) to construct, O(items) per read.
+class key_value_options {
+ public:
+  key_value_options(std::string_view where, std::string_view text, std::vector<std::string_view> accepted)
+      : where_(where), accepted_(std::move(accepted)), items_(split_key_values(where, text)) {
+    for (std::size_t i = 0; i < items_.size(); ++i) {
+      bool known = false;
+      for (std::string_view a : accepted_) known = known || a == items_[i].key;
+      if (!known)
+        fail_text(where_, "options", text,
+                  "unknown key \"" + std::string(items_[i].key) + "\"; " + accepted_list());
+      for (std::size_t j = 0; j < i; ++j)
+        if (items_[j].key == items_[i].key)
+          fail_text(where_, "options", text,
+                    "the key \"" + std::string(items_[i].key) + "\" is given twice; " + accepted_list());
+    }
+  }
+
+  /// True if the string sets `key`.
+  bool has(std::string_view key) const noexcept { return find(key) != nullptr; }
+
+  /// The value of `key` as a finite number, or `fallback` if the key is absent.
+  double real(std::string_view key, double fallback) const {
+    const key_value* kv = find(key);
+    if (kv == nullptr) return fallback;
+    double v = 0.0;
+    if (!parse_decimal(kv->value, v) || !std::isfinite(v))
+      fail_text(where_, kv->key, kv->value, "needs a finite decimal number; " + accepted_list());
+    return v;
+  }
+
+  /// The value of `key` as an integer, or `fallback` if the key is absent.
+  int integer(std::string_view key, int fallback) const {
+    const key_value* kv = find(key);
+    if (kv == nullptr) return fallback;
+    int v = 0;
+    if (!parse_integer(kv->value, v))
+      fail_text(where_, kv->key, kv->value, "needs an integer; " + accepted_list());
+    return v;
+  }
+
+  /// The value of `key` as a boolean (1/true/yes/on, 0/false/no/off, any case), or `fallback`.
+  bool boolean(std::string_view key, bool fallback) const {
+    const key_value* kv = find(key);
+    if (kv == nullptr) return fallback;
+    bool v = false;
+    if (!parse_boolean(kv->value, v))
+      fail_text(where_, kv->key, kv->value, "needs true/false, 1/0, yes/no or on/off; " + accepted_list());
+    return v;
+  }
+
+  /// The value of `key`, which must be one of `allowed` (exactly, case-sensitive), or `fallback`.
+  std::string_view choice(std::string_view key, std::string_view fallback,
+                          const std::vector<std::string_view>& allowed) const {
+    const key_value* kv = find(key);
+    if (kv == nullptr) return fallback;
+    for (std::string_view a : allowed)
+      if (a == kv->value) return a;
+    fail_text(where_, kv->key, kv->value, "needs one of " + join_names(allowed) + "; " + accepted_list());
+  }
+
+  /// Throws stork::error naming `key` and its value, with `why` and the accepted keys (for range checks
+  /// made after reading the value).
+  [[noreturn]] void reject(std::string_view key, std::string_view why) const {
+    const key_value* kv = find(key);
+    fail_text(where_, key, kv != nullptr ? kv->value : std::string_view(),
+              std::string(why) + "; " + accepted_list());
+  }
+
+  /// "accepted keys: a, b" (or "this takes no options").
+  std::string accepted_list() const {
+    return accepted_.empty() ? std::string("this takes no options")
+                             : "accepted keys: " + join_names(accepted_);
+  }
+
+ private:
+  const key_value* find(std::string_view key) const noexcept {
+    for (const key_value& kv : items_)
+      if (kv.key == key) return &kv;
+    return nullptr;
+  }
+
+  std::string_view where_;
+  std::vector<std::string_view> accepted_;
+  std::vector<key_value> items_;
+};
+
+}  // namespace stork::detail
+// ---- end stork/detail/key_value.hpp
+
+// ---- begin stork/methods/consistency.hpp
+/// @file
+/// @brief `stork::lcm` and `stork::tcd`: the consistency-model samplers of stable-diffusion.cpp (Latent
+/// Consistency Models, Trajectory Consistency Distillation), the noise drawn by the engine.
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+// ---- begin stork/detail/data_prediction.hpp
+/// @file
+/// @brief Internal: what the data-prediction samplers (DPM-Solver++, UniPC) need from a parameterisation
+/// (the `DataPrediction` concept), the grid in log-SNR λ = log(α/σ) and the exponential-integrator weights
+/// ψ_k(h).
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+// ---- begin stork/detail/grid.hpp
+/// @file
+/// @brief Internal: validation of time grids and the position of a sampler on its grid.
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace stork::detail {
+
+/// Throws stork::error unless `times` has at least `min_points` finite, strictly monotone entries whose
+/// differences (the steps) are finite too.
+inline void check_grid(span<const double> times, std::string_view who, std::size_t min_points = 2) {
+  if (times.size() < min_points)
+    fail(who, "times.size()", times.size(),
+         "a grid needs at least " + std::to_string(min_points) + " points");
+  for (std::size_t i = 0; i < times.size(); ++i)
+    if (!std::isfinite(times[i]))
+      fail(who, "times[" + std::to_string(i) + "]", times[i], "grid values must be finite");
+  const bool increasing = times[1] > times[0];
+  for (std::size_t i = 1; i < times.size(); ++i) {
+    const bool ok = increasing ? times[i] > times[i - 1] : times[i] < times[i - 1];
+    if (!ok)
+      fail(who, "times[" + std::to_string(i) + "]", times[i],
+           std::string("the grid must be strictly ") + (increasing ? "increasing" : "decreasing") +
+               ", times[" + std::to_string(i - 1) + "] = " + describe(times[i - 1]));
+    if (!std::isfinite(times[i] - times[i - 1]))  // e.g. -1e308 to 1e308: the step h would be ±Inf
+      fail(who, "times[" + std::to_string(i) + "]", times[i],
+           "the step from times[" + std::to_string(i - 1) + "] = " + describe(times[i - 1]) +
+               " overflows double precision");
+  }
+}
+
+/// Throws stork::error, before anything is changed, when a weight of the step from t0 (grid interval n)
+/// to t1 is not finite; `why` says what makes it overflow for this method.
+inline void check_step_weights(std::string_view who, span<const double> w, std::size_t n, double t0,
+                               double t1, std::string_view why) {
+  for (const double wi : w)
+    if (!std::isfinite(wi))
+      fail(
+          who, "times[" + std::to_string(n) + "]", t0,
+          "the step to " + describe(t1) + " has non-finite weights in double precision: " + std::string(why));
+}
+
+/// The user's grid (copied once) and the current interval [t_n, t_{n+1}].
+class grid_walk {
+ public:
+  grid_walk(span<const double> times, std::string_view who, std::size_t min_points = 2) {
+    check_grid(times, who, min_points);
+    t_.assign(times.begin(), times.end());
+  }
+  std::size_t interval() const noexcept { return n_; }
+  std::size_t intervals() const noexcept { return t_.size() - 1; }
+  bool done() const noexcept { return n_ + 1 >= t_.size(); }
+  double t0() const noexcept { return t_[n_]; }
+  /// The end of the current interval; once done(), the last grid time (never past the grid).
+  double t1() const noexcept { return done() ? t_[n_] : t_[n_ + 1]; }
+  /// Signed step t_{n+1} − t_n; 0 once done().
+  double h() const noexcept { return done() ? 0.0 : t_[n_ + 1] - t_[n_]; }
+  double at(std::size_t i) const noexcept { return t_[i]; }
+  span<const double> times() const noexcept { return t_; }
+  void next() noexcept { ++n_; }
+
+ private:
+  std::vector<double> t_;
+  std::size_t n_ = 0;
+};
+
+}  // namespace stork::detail
+// ---- end stork/detail/grid.hpp
+
+// ---- begin stork/detail/history_ring.hpp
+/// @file
+/// @brief Internal: the ring of stored model outputs (or data predictions, or velocities) that every
+/// multistep method keeps, with the time of each entry.
+
+#include <array>
+#include <cstddef>
+#include <vector>
+
+
+namespace stork::detail {
+
 /// The last `capacity` entries and their times. `next()` is the buffer the next entry is written into (it
 /// never holds one of the entries `back(0..capacity−2)` a step still reads), so an engine can write its
 /// model output straight into it (the scheduler's `output_buffer`); `push(t)` makes it the newest entry.
@@ -820,280 +1682,6 @@ void combine_with_history(Ops& ops, S& out, const S& x, const std::array<double,
 
 }  // namespace stork::detail
 // ---- end stork/detail/history_ring.hpp
-
-// ---- begin stork/model/parameterisation.hpp
-/// @file
-/// @brief The `Parameterisation` concept: how a model output becomes the velocity the methods integrate.
-///
-/// A model plugs in as a callback `model(x, t, out)`. What `out` means is the parameterisation. For every
-/// process and prediction type stork handles, the velocity is affine in the state with scalar
-/// coefficients, dx/dt = a(t)·x + b(t)·out, and so is the data prediction x̂₀ = c(t)·x + d(t)·out:
-/// a parameterisation supplies these scalars (`stork::model<Process>` for every noise process and
-/// prediction type, `stork::flow_velocity` for a plain velocity field).
-
-#include <type_traits>
-#include <utility>
-
-
-namespace stork {
-
-/// @brief The scalars of an affine map of (x, model output o): `state·x + output·o`.
-struct affine_velocity {
-  double state = 0.0;
-  double output = 1.0;
-};
-
-namespace detail {
-template <class P>
-using affine_t = decltype(std::declval<const P&>().affine(0.0));
-template <class P>
-using denoise_t = decltype(std::declval<const P&>().denoise(0.0));
-template <class P>
-using identity_t = decltype(P::identity);
-template <class P>
-using output_is_velocity_t = decltype(std::declval<const P&>().output_is_velocity());
-template <class P>
-using callable_at_t = decltype(std::declval<const P&>().callable_at(0.0));
-}  // namespace detail
-
-/// @brief A parameterisation: `p.affine(t)` gives the velocity dx/dt = state·x + output·o in terms of the
-/// model output o at (x, t).
-///
-/// Optional members, used when present:
-/// - `p.denoise(t)` → `affine_velocity`: the data prediction x̂₀ = state·x + output·o (data-prediction
-///   methods, previews, STORK's final denoise);
-/// - `p.alpha(t)`, `p.sigma(t)` → double: the noise process x_t = α·x₀ + σ·ε (data-prediction and
-///   stochastic methods);
-/// - `p.output_is_velocity()` → bool: true when o is dx/dt itself: the samplers skip the conversion pass;
-/// - `p.callable_at(t)` → bool: false where the model cannot be called (σ = 0 for an ε, x̂₀ or v model);
-/// - `p.validate(times)`: throws stork::error for bad parameters or a grid outside the domain;
-/// - `P::identity` (static constexpr bool): the output is the velocity, known at compile time.
-///
-/// Example: `struct my_drift { stork::affine_velocity affine(double t) const { return {-t, 1.0}; } };`
-/// The C++17 spelling of the `Parameterisation` concept.
-template <class P>
-inline constexpr bool is_parameterisation_v =
-    std::is_copy_constructible_v<P> && detail::is_detected_exact_v<affine_velocity, detail::affine_t, P>;
-
-#if STORK_HAS_CPP20
-/// @brief The concept of `is_parameterisation_v<P>`.
-template <class P>
-concept Parameterisation = is_parameterisation_v<P>;
-#endif
-
-namespace detail {
-
-/// True when `P` declares at compile time that its output is the velocity (`flow_velocity`).
-template <class P>
-constexpr bool is_identity_v = [] {
-  if constexpr (is_detected_v<identity_t, P>)
-    return static_cast<bool>(P::identity);
-  else
-    return false;
-}();
-
-/// True when the model output is the velocity itself (no conversion needed), at compile or run time.
-template <STORK_CONCEPT(Parameterisation) P>
-bool output_is_velocity(const P& p) noexcept {
-  if constexpr (is_identity_v<P>)
-    return true;
-  else if constexpr (is_detected_v<output_is_velocity_t, P>)
-    return p.output_is_velocity();
-  else
-    return false;
-}
-
-/// False where the model cannot be called (σ = 0 for an ε, x̂₀ or v model); true when `P` does not say.
-template <STORK_CONCEPT(Parameterisation) P>
-bool callable_at(const P& p, double t) noexcept {
-  if constexpr (is_detected_v<callable_at_t, P>)
-    return p.callable_at(t);
-  else
-    return true;
-}
-
-/// `p.denoise(t)` exists: the output determines x̂₀.
-template <class P>
-inline constexpr bool has_denoise = is_parameterisation_v<P> && is_detected_exact_v<affine_velocity, denoise_t, P>;
-
-}  // namespace detail
-}  // namespace stork
-// ---- end stork/model/parameterisation.hpp
-
-// ---- begin stork/model/process.hpp
-/// @file
-/// @brief The `NoiseProcess` concept: how data and noise mix over time, x_t = α(t)·x₀ + σ(t)·ε.
-///
-/// The processes: `rectified_flow` (flow matching), `vp_linear`, `vp_scaled_linear` and `vp_discrete`
-/// (variance preserving: DDPM, Stable Diffusion) and `ve` (variance exploding: k-diffusion's σ space).
-/// A process says nothing about the model; `stork::model<Process>` adds the prediction type.
-
-#include <cmath>
-#include <cstddef>
-#include <string>
-#include <string_view>
-#include <type_traits>
-#include <utility>
-
-
-// ---- begin stork/model/prediction.hpp
-/// @file
-/// @brief `stork::prediction`: what a model predicts (ε, x̂₀, v or the velocity), and how x₀ and ε follow
-/// from the state and that output.
-
-#include <cmath>
-#include <limits>
-#include <string_view>
-
-
-namespace stork {
-
-/// @brief What a model predicts, for a noise process x_t = α·x₀ + σ·ε:
-/// - `epsilon`: the noise ε (DDPM, Stable Diffusion 1.x/2.x/XL);
-/// - `sample`: the clean data x̂₀ (a denoiser D(x, σ): k-diffusion, EDM);
-/// - `v`: v = (α·ε − σ·x₀)/√(α² + σ²) (Salimans & Ho 2022: for VP processes α² + σ² = 1 and this is their
-///   v; in other coordinates it is the v of the same model written as a VP model, as k-diffusion's
-///   VDenoiser uses it in VE σ space — so a v model gives the same samples in every process);
-/// - `velocity`: dx/dt itself (flow matching: v = ε − x₀ for rectified flow).
-/// ε, x̂₀ and v mean the same thing in every process that is a rescaling of another (x_VE = x_VP/α):
-/// one trained model runs in VP τ space, VE σ space or flow coordinates alike.
-enum class prediction { epsilon, sample, v, velocity };
-
-namespace detail {
-
-/// Throws stork::error unless `p` is one of the four named predictions.
-inline void check_prediction(std::string_view who, prediction p) {
-  switch (p) {
-    case prediction::epsilon:
-    case prediction::sample:
-    case prediction::v:
-    case prediction::velocity:
-      return;
-  }
-  fail(who, "prediction", static_cast<int>(p), "must be epsilon, sample, v or velocity");
-}
-
-/// x₀ and ε written as affine functions of (x, model output o).
-struct posterior_split {
-  affine_velocity x0;
-  affine_velocity eps;
-};
-
-/// x₀ = x0.state·x + x0.output·o and ε = eps.state·x + eps.output·o, from x = a·x₀ + s·ε and the output of
-/// `p` (da, ds: the time derivatives of a and s; used by `velocity` only). NaN for an unknown prediction.
-inline posterior_split split_output(prediction p, double a, double s, double da, double ds) noexcept {
-  switch (p) {
-    case prediction::epsilon:  // x₀ = (x − s·o)/a
-      return {{1.0 / a, -s / a}, {0.0, 1.0}};
-    case prediction::sample:  // ε = (x − a·o)/s
-      return {{0.0, 1.0}, {1.0 / s, -a / s}};
-    case prediction::v: {  // o = (aε − s·x₀)/r, r = √(a² + s²): x₀ = (a·x − r·s·o)/r², ε = (s·x + r·a·o)/r²
-      const double r2 = a * a + s * s, r = std::sqrt(r2);
-      return {{a / r2, -s / r}, {s / r2, a / r}};
-    }
-    case prediction::velocity: {  // o = a'x₀ + s'ε: x₀ = (s'x − s·o)/D, ε = (a·o − a'x)/D, D = a·s' − a'·s
-      const double d = a * ds - da * s;
-      return {{ds / d, -s / d}, {-da / d, a / d}};
-    }
-  }
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  return {{nan, nan}, {nan, nan}};
-}
-
-}  // namespace detail
-}  // namespace stork
-// ---- end stork/model/prediction.hpp
-
-namespace stork {
-
-namespace detail {
-template <class P>
-using alpha_t = decltype(std::declval<const P&>().alpha(0.0));
-template <class P>
-using sigma_t = decltype(std::declval<const P&>().sigma(0.0));
-template <class P>
-using dalpha_t = decltype(std::declval<const P&>().dalpha(0.0));
-template <class P>
-using dsigma_t = decltype(std::declval<const P&>().dsigma(0.0));
-template <class P>
-using validate_t = decltype(std::declval<const P&>().validate(std::declval<span<const double>>()));
-template <class P>
-using default_prediction_t = decltype(P::default_prediction);
-template <class P>
-using variance_preserving_t = decltype(P::variance_preserving);
-}  // namespace detail
-
-/// @brief A noise process x_t = α(t)·x₀ + σ(t)·ε with its time derivatives and a domain check.
-///
-/// Members:
-/// - `p.alpha(t)`, `p.sigma(t)`: α and σ at time t;
-/// - `p.dalpha(t)`, `p.dsigma(t)`: dα/dt and dσ/dt;
-/// - `p.validate(times)`: throws stork::error for bad parameters or a time outside the domain (an empty
-///   span checks the parameters only);
-/// - `P::default_prediction` (optional): what its models usually predict:
-///   `make_scheduler(method, times, x, process)` assumes it;
-/// - `P::variance_preserving` (optional): σ > 0 on the whole domain (VP in (0, 1]): STORK ends a run with a
-///   denoise.
-/// The C++17 spelling of the `NoiseProcess` concept.
-template <class P>
-inline constexpr bool is_noise_process_v =
-    std::is_copy_constructible_v<P> && detail::is_detected_convertible_v<double, detail::alpha_t, P> &&
-    detail::is_detected_convertible_v<double, detail::sigma_t, P> &&
-    detail::is_detected_convertible_v<double, detail::dalpha_t, P> &&
-    detail::is_detected_convertible_v<double, detail::dsigma_t, P> && detail::is_detected_v<detail::validate_t, P>;
-
-#if STORK_HAS_CPP20
-/// @brief The concept of `is_noise_process_v<P>`.
-template <class P>
-concept NoiseProcess = is_noise_process_v<P>;
-#endif
-
-namespace detail {
-
-/// `P::default_prediction`, or ε when the process does not say.
-template <class P>
-constexpr prediction default_prediction_v = [] {
-  if constexpr (is_detected_v<default_prediction_t, P>)
-    return P::default_prediction;
-  else
-    return prediction::epsilon;
-}();
-
-/// `P::variance_preserving` (false when the process does not say).
-template <class P>
-constexpr bool variance_preserving_v = [] {
-  if constexpr (is_detected_v<variance_preserving_t, P>)
-    return static_cast<bool>(P::variance_preserving);
-  else
-    return false;
-}();
-
-/// Throws unless every time lies in (lo, hi] (or [lo, hi] with `closed_lo`) and is not NaN.
-inline void check_times(std::string_view who, span<const double> times, double lo, double hi,
-                        bool closed_lo, std::string_view why) {
-  for (std::size_t i = 0; i < times.size(); ++i) {
-    const double t = times[i];
-    if (!((closed_lo ? t >= lo : t > lo) && t <= hi)) fail(who, "times[" + std::to_string(i) + "]", t, why);
-  }
-}
-
-/// α, σ and their derivatives of a VP process from log α and g = d log α/dt (σ = √(1 − α²)).
-struct vp_from_log_alpha {
-  double log_alpha, dlog_alpha;
-  double alpha() const noexcept { return std::exp(log_alpha); }
-  double sigma() const noexcept { return std::sqrt(-std::expm1(2.0 * log_alpha)); }
-  /// dα/dt = α·g.
-  double dalpha() const noexcept { return alpha() * dlog_alpha; }
-  /// dσ/dt = −α·(dα/dt)/σ = −α²·g/σ (from σ² = 1 − α²).
-  double dsigma() const noexcept {
-    const double a = alpha();
-    return -a * a * dlog_alpha / sigma();
-  }
-};
-
-}  // namespace detail
-}  // namespace stork
-// ---- end stork/model/process.hpp
 
 namespace stork::detail {
 
@@ -1190,6 +1778,670 @@ inline int multistep_order(int order, bool lower_order_final, std::size_t n, std
 
 }  // namespace stork::detail
 // ---- end stork/detail/data_prediction.hpp
+
+// ---- begin stork/detail/menu_rule.hpp
+/// @file
+/// @brief Internal: what the samplers of stable-diffusion.cpp's menu (ddim_trailing, dpmpp_2s_ancestral,
+/// res_2s, er_sde, lcm, tcd) share — which of sd.cpp's two rules a parameterisation gets (VE or flow), the
+/// grid as that rule sees it, and the process time of a stage σ.
+///
+/// stable-diffusion.cpp (leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp, commit 97d2990807fe) runs
+/// every model in one σ space: x = x₀ + σ·ε for the denoisers (VE; SD1/SD2/SDXL ε and v models are wrapped
+/// as VE denoisers), x = (1 − σ)·x₀ + σ·ε for the flow denoisers (src/stable-diffusion.cpp,
+/// `is_flow_denoiser()`: the denoiser is a `DiscreteFlowDenoiser`, i.e. SD3, FLUX, Wan, …). Its samplers take
+/// `is_flow_denoiser` and switch the noise rule on it. Here:
+/// - a parameterisation whose process is `rectified_flow` (`model<rectified_flow>`, `flow_velocity`, a plain
+///   velocity field) gets the flow rule, on x and σ = t as they are;
+/// - every other process gets the VE rule in the VE coordinates x/α, σ/α (for `ve` that is x and σ
+///   themselves; a VP model is then sampled as the VE run of the equivalent model, as `euler_ancestral`
+///   and the DPM-Solver++ SDEs do).
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+
+// ---- begin stork/model/ve.hpp
+/// @file
+/// @brief `stork::ve`: the variance-exploding process of k-diffusion, stable-diffusion.cpp and ComfyUI,
+/// x = x₀ + σ·ε with σ ∈ [0, ∞).
+
+#include <limits>
+
+
+namespace stork {
+
+/// @brief Variance exploding (Karras et al. 2022, "EDM"; k-diffusion's convention): x_t = x₀ + t·ε with
+/// t = σ ∈ [0, ∞): α = 1, σ = t, dα/dt = 0, dσ/dt = 1. Grids run from σ_max (about 14.6 for Stable
+/// Diffusion, 80 for EDM) down to 0 (`karras_sigmas`, `exponential_sigmas`). Its models are usually
+/// denoisers D(x, σ) = x̂₀ (`default_prediction` = sample), for which dx/dσ = (x − D)/σ. No method calls an ε,
+/// x̂₀ or v model at σ = 0: the interval that ends there is one step to x̂₀ from its first call, as in
+/// k-diffusion. A grid that stops above 0 is allowed and ends at the noisy state at its last σ, not denoised
+/// (x̂₀ is then `model<ve>::denoise` of one more model call).
+/// A VP model (x_VP = α·x₀ + σ_VP·ε) runs here as x_VE = x_VP/α at σ = σ_VP/α, called on
+/// x_VE/√(σ² + 1) = x_VP (`vp_discrete::timestep_of_sigma` gives its training timestep).
+/// @par Cost: nothing per call.
+struct ve {
+  static constexpr stork::prediction default_prediction = stork::prediction::sample;
+  static constexpr double alpha(double) noexcept { return 1.0; }
+  static constexpr double sigma(double t) noexcept { return t; }
+  static constexpr double dalpha(double) noexcept { return 0.0; }
+  static constexpr double dsigma(double) noexcept { return 1.0; }
+  /// Throws stork::error unless every grid time σ is finite and ≥ 0.
+  static void validate(span<const double> times) {
+    detail::check_times("ve", times, 0.0, std::numeric_limits<double>::max(), true,
+                        "VE times sigma must be finite and >= 0");
+  }
+};
+
+static_assert(is_noise_process_v<ve>);
+
+}  // namespace stork
+// ---- end stork/model/ve.hpp
+
+namespace stork::detail {
+
+/// The type of `p.process` (void when P has none).
+template <class P, class = void>
+struct process_type_of {
+  using type = void;
+};
+template <class P>
+struct process_type_of<P, std::void_t<decltype(std::declval<const P&>().process)>> {
+  using type = std::decay_t<decltype(std::declval<const P&>().process)>;
+};
+
+/// True when the parameterisation's process is `rectified_flow`: stable-diffusion.cpp's flow rule.
+template <class P>
+inline constexpr bool sd_flow_rule_v = std::is_same_v<typename process_type_of<P>::type, rectified_flow>;
+
+/// True when the rule's σ is the process time itself (`ve` and `rectified_flow`): a stage σ needs no search.
+template <class P>
+inline constexpr bool sd_sigma_is_time_v =
+    sd_flow_rule_v<P> || std::is_same_v<typename process_type_of<P>::type, ve>;
+
+/// @brief The user's grid as an sd.cpp rule sees it: per grid point the σ of the rule (flow: σ = t; VE
+/// rule: σ/α) and the factor from the rule's coordinates to x (flow 1, VE rule α: x = α·x_VE). Validates the
+/// grid as `log_snr_grid` does (σ/α must decrease strictly).
+class rule_grid {
+ public:
+  template <class P>
+  rule_grid(stork::span<const double> times, const P& p, std::string_view who, bool flow)
+      : grid_(times, p, who) {
+    const std::size_t n = times.size();
+    sigma_.resize(n), scale_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      sigma_[i] = flow ? grid_.sigma(i) : grid_.sigma(i) / grid_.alpha(i);
+      scale_[i] = flow ? 1.0 : grid_.alpha(i);
+    }
+  }
+  /// The σ the rule sees at grid point i.
+  double sigma(std::size_t i) const noexcept { return sigma_[i]; }
+  /// x = scale·x_rule at grid point i.
+  double scale(std::size_t i) const noexcept { return scale_[i]; }
+  /// The process's σ at grid point i.
+  double process_sigma(std::size_t i) const noexcept { return grid_.sigma(i); }
+  /// True when the grid ends at σ = 0.
+  bool ends_at_data() const noexcept { return grid_.ends_at_data(); }
+
+ private:
+  log_snr_grid grid_;
+  std::vector<double> sigma_, scale_;
+};
+
+/// A model evaluation inside an interval: its process time, the rule's σ there and x = scale·x_rule.
+struct rule_stage {
+  double time, sigma, scale;
+};
+
+/// @brief The process time at which the rule's σ equals `target`, searched between the grid times t_from
+/// (rule σ above the target) and t_end (the grid's last time). `ve` and `rectified_flow`: t = target.
+/// Other processes (VP): bisection on log(σ/α) to double precision; the stage then uses the process's own
+/// σ/α at the time found. A target within a relative 1e-9 beyond the grid's end (η = 1 puts the stage at
+/// σ_{n+1}, up to rounding) is the end; one further beyond throws stork::error.
+template <class P>
+rule_stage stage_at(const P& p, bool flow, double target, double t_from, double t_end, std::string_view who,
+                    std::size_t n) {
+  if constexpr (sd_sigma_is_time_v<P>) {
+    (void)t_from, (void)t_end, (void)who, (void)n;
+    return {target, target, flow ? 1.0 : p.alpha(target)};
+  } else {
+    const double goal = std::log(target);
+    auto g = [&p](double t) { return std::log(p.sigma(t)) - std::log(p.alpha(t)); };
+    double hi = t_from, lo = t_end;  // g(hi) >= goal > g(lo) (the noisy end, the data end)
+    const double g_end = g(lo);
+    if (g_end > goal && g_end - goal < 1e-9) return {lo, p.sigma(lo) / p.alpha(lo), p.alpha(lo)};  // rounding
+    if (!(g_end <= goal))
+      fail(who, "times[" + std::to_string(n) + "]", t_from,
+           "the stage at sigma/alpha = " + describe(target) +
+               " lies beyond the grid's last point (eta > 1 on a grid that does not end at data): use eta "
+               "<= 1 or a grid that ends at data");
+    for (int it = 0; it < 200; ++it) {
+      const double mid = 0.5 * (hi + lo);
+      if (mid == hi || mid == lo) break;
+      (g(mid) >= goal ? hi : lo) = mid;
+    }
+    const double t = std::abs(g(hi) - goal) <= std::abs(g(lo) - goal) ? hi : lo;
+    return {t, p.sigma(t) / p.alpha(t), p.alpha(t)};
+  }
+}
+
+/// The noise draw of an interval: taken from the engine's source into the method's buffer, before x
+/// changes; nullptr when the interval adds no noise.
+template <class S, class Buffer, class Noise, class Ops>
+const S* draw_if(bool noisy, Buffer& buf, Noise& noise, Ops& ops, const S& x) {
+  return noisy ? &buf.draw(noise, ops, x) : nullptr;
+}
+
+}  // namespace stork::detail
+// ---- end stork/detail/menu_rule.hpp
+
+// ---- begin stork/detail/stochastic.hpp
+/// @file
+/// @brief Internal: what the stochastic samplers (euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde) share — the
+/// checks of eta and s_noise, the buffer a draw is written into, the weight check, and whether Euler in the
+/// process's own time is DDIM.
+
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+
+namespace stork::detail {
+
+/// eta, the amount of noise per step (k-diffusion's `eta`): finite and >= 0.
+inline double checked_eta(std::string_view who, double eta) {
+  if (!(eta >= 0.0) || !std::isfinite(eta))
+    fail(who, "eta", eta, "eta scales the noise added per step: it must be finite and >= 0 (0: no noise)");
+  return eta;
+}
+
+/// s_noise, the scale of each draw (k-diffusion's `s_noise`): finite and >= 0.
+inline double checked_s_noise(std::string_view who, double s_noise) {
+  if (!(s_noise >= 0.0) || !std::isfinite(s_noise))
+    fail(who, "s_noise", s_noise, "s_noise scales each noise draw: it must be finite and >= 0 (1: unscaled)");
+  return s_noise;
+}
+
+/// The buffer a noise draw is written into: made by the constructor when the method adds noise at all
+/// (eta·s_noise > 0), absent otherwise (S need not be default-constructible).
+template <class S>
+class noise_buffer {
+ public:
+  template <class Ops>
+  noise_buffer(bool active, const S& like, Ops& ops) {
+    if (active) buf_.emplace(ops.make_like(like));
+  }
+  /// True when the method adds noise (the source is called on every interval that does not end at data).
+  bool active() const noexcept { return buf_.has_value(); }
+  /// Fills the buffer from the engine's source (already wrapped by `checked_noise`, which throws for a
+  /// resized or non-finite draw) and returns it. If the source fails, the buffer is made afresh like `x`
+  /// (the only allocation, on that error path) so that a source that resized it cannot break later steps.
+  template <class Noise, class Ops>
+  const S& draw(Noise& noise, Ops& ops, const S& x) {
+    try {
+      noise(*buf_);
+    } catch (...) {
+      *buf_ = ops.make_like(x);
+      throw;
+    }
+    return *buf_;
+  }
+
+ private:
+  std::optional<S> buf_;
+};
+
+/// Why the weights of a stochastic step can overflow (for `check_step_weights`).
+inline constexpr std::string_view stochastic_weights_overflow =
+    "eta or the grid's log-SNR steps are too large";
+
+/// True when α(t) and σ(t) are affine in t (`ve`, `rectified_flow`, a plain velocity field): Euler in t is
+/// then exactly DDIM, the eta = 0 limit of the ancestral step.
+template <class P>
+constexpr bool euler_is_ddim() {
+  if constexpr (process_model<P>) {
+    using process = detail::remove_cvref_t<decltype(std::declval<const P&>().process)>;
+    return std::is_same_v<process, ve> || std::is_same_v<process, rectified_flow>;
+  } else {
+    return false;
+  }
+}
+
+}  // namespace stork::detail
+// ---- end stork/detail/stochastic.hpp
+
+namespace stork {
+namespace detail {
+template <class S, class P>
+class lcm_stepper;
+template <class S, class P>
+class tcd_stepper;
+}  // namespace detail
+
+/// @brief LCM (Luo et al. 2023, "Latent Consistency Models", arXiv 2310.04378, multistep sampling):
+/// stable-diffusion.cpp's `sample_lcm` (leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp). Each step
+/// jumps to the data prediction and re-noises it to the next grid point. Stochastic: the engine supplies
+/// the noise.
+///
+/// With D the data prediction at (x_n, t_n): x_{n+1} = α_{n+1}·D + σ_{n+1}·s_n·z, z ~ N(0, I) from the
+/// engine, s_n = noise_scale_start + (noise_scale_end − noise_scale_start)·n/(N − 1) (N intervals; s_0 when
+/// N = 1). That is sd.cpp's VE rule (x = D + σ_{n+1}·s_n·z) and its flow rule (x = (1 − σ_{n+1})·D +
+/// σ_{n+1}·s_n·z) alike, and every other process's VE rule in x/α. The interval ending at σ = 0 is x = D.
+/// sd.cpp's extra argument `noise_clip_std` (clip the draw to ±c times its own standard deviation) is a
+/// transformation of the draw: an engine that wants it applies it in its noise source.
+///
+/// The noise source is called once per interval with σ_{n+1} > 0, in grid order, before anything changes,
+/// unless both noise scales are 0 (then never; the draw is taken on an interval whose own s_n is 0, as
+/// sd.cpp does). The grid's σ/α must decrease strictly.
+/// @par Cost: 1 model call per step; one pass over memory per step (x̂₀ folded in) plus the draw;
+/// 1 temporary (the draw).
+struct lcm {
+  /// The scale of the draw on the first interval (sd.cpp's `noise_scale_start`); finite, >= 0.
+  double noise_scale_start = 1.0;
+  /// The scale on the last interval (sd.cpp's `noise_scale_end`); when unset, `noise_scale_start` (as
+  /// sd.cpp); finite, >= 0.
+  std::optional<double> noise_scale_end = std::nullopt;
+  static constexpr bool stochastic = true;
+  template <class S, class P, class Ops>
+  using stepper = detail::lcm_stepper<S, P>;
+};
+
+/// @brief TCD (Zheng et al. 2024, "Trajectory Consistency Distillation", arXiv 2402.19159, strategic
+/// stochastic sampling): stable-diffusion.cpp's `sample_tcd` (leejet/stable-diffusion.cpp,
+/// src/runtime/denoiser.hpp). Stochastic: the engine supplies the noise.
+///
+/// sd.cpp looks timesteps up in the DDPM table of Stable Diffusion (scaled-linear β from 0.00085 to 0.012
+/// over 1000 steps, ᾱ_i = Π_{j≤i}(1 − β_j), σ_i = √((1 − ᾱ_i)/ᾱ_i); the options below, default sd.cpp's). In
+/// the rule's σ (VE rule: `ve` and every process but `rectified_flow`, in the VE coordinates x/α, σ/α; flow:
+/// `rectified_flow`'s σ = t as it is — sd.cpp runs sample_tcd unchanged for flow denoisers), with D the data
+/// prediction at (x_n, σ_n): i = the table index whose σ_i is nearest σ_{n+1} (sd.cpp's lower_bound and
+/// tie rule), s = ⌊(1 − η)·i⌋, ᾱ_p = 1/(σ²_{n+1} + 1), ᾱ_s = ᾱ[s],
+/// x' = √(ᾱ_s/ᾱ_p)·D + √((1 − ᾱ_s)/ᾱ_p)·(x_n − D)/σ_n; when η > 0 and σ_{n+1} > 0,
+/// x_{n+1} = √(ᾱ_p/ᾱ_s)·x' + √(1/ᾱ_p − 1/ᾱ_s)·z (z ~ N(0, I) from the engine), else x_{n+1} = x'. η is
+/// TCD's γ (sd.cpp passes its eta; default 0 there and here; the paper's default is 0.3). Where
+/// 1/ᾱ_p − 1/ᾱ_s < 0 (σ_{n+1} at or below the table's σ_s, e.g. below σ_0 ≈ 0.029: sd.cpp's output is NaN)
+/// the noise weight is 0. Even the interval ending at σ = 0 keeps sd.cpp's arithmetic: i = 0, so x =
+/// √ᾱ_0·D + √(1 − ᾱ_0)·ε̂, not D.
+///
+/// The noise source is called once per interval with σ_{n+1} > 0 when η > 0, in grid order, before anything
+/// changes. The grid's σ/α must decrease strictly.
+/// @par Cost: 1 model call per step; one pass over memory per step (x̂₀ folded in) plus the draw;
+/// 1 temporary (the draw) when η > 0. The constructor builds the O(T) table once.
+struct tcd {
+  /// TCD's γ (sd.cpp's eta): 0 deterministic (sd.cpp's default), up to 1; in [0, 1].
+  double eta = 0.0;
+  /// The DDPM table the timesteps are looked up in (sd.cpp's constants): T >= 2, 0 < β < 1.
+  int num_train_timesteps = 1000;
+  double beta_start = 0.00085;
+  double beta_end = 0.012;
+  static constexpr bool stochastic = true;
+  template <class S, class P, class Ops>
+  using stepper = detail::tcd_stepper<S, P>;
+};
+
+namespace detail {
+
+template <class S, class P>
+class lcm_stepper {
+  static_assert(is_data_prediction_v<P>,
+                "stork: lcm needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
+                "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
+                "with integrate); a plain velocity field is read as rectified flow");
+
+ public:
+  template <class Ops>
+  lcm_stepper(const lcm& m, stork::span<const double> times, const S& x, const P& p, Ops& ops)
+      : start_(checked_scale("noise_scale_start", m.noise_scale_start)),
+        end_(checked_scale("noise_scale_end", m.noise_scale_end.value_or(m.noise_scale_start))),
+        walk_(times, name),
+        grid_(times, p, name),
+        param_(p),
+        noise_(start_ != 0.0 || end_ != 0.0, x, ops) {}
+
+  double time() const noexcept { return walk_.t0(); }
+  bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  static constexpr bool at_grid_point() noexcept { return true; }
+
+  /// x = α_{n+1}·D + σ_{n+1}·s_n·z in one fused pass.
+  template <class Ops, class Noise>
+  void advance(Ops& ops, const S& out, S& x, Noise& noise) {
+    const std::size_t n = walk_.interval(), intervals = walk_.intervals();
+    const affine_velocity c = param_.denoise(walk_.t0());
+    const double at = grid_.alpha(n + 1), st = grid_.sigma(n + 1);
+    const double frac = intervals > 1 ? static_cast<double>(n) / static_cast<double>(intervals - 1) : 0.0;
+    const bool noisy = st > 0.0 && noise_.active();
+    const std::array<double, 3> coef{at * c.state, at * c.output,
+                                     noisy ? st * (start_ + (end_ - start_) * frac) : 0.0};
+    check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
+    if (noisy) {
+      const S& z = noise_.draw(noise, ops, x);  // before anything changes
+      comb<3>(ops, x, coef, {&x, &out, &z});
+    } else {
+      comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
+    }
+    walk_.next();
+  }
+
+ private:
+  static constexpr const char* name = "lcm";
+  static double checked_scale(const char* param, double v) {
+    if (!(v >= 0.0) || !std::isfinite(v))
+      fail(name, param, v, "the noise scale multiplies each draw: it must be finite and >= 0");
+    return v;
+  }
+
+  double start_, end_;
+  grid_walk walk_;
+  log_snr_grid grid_;
+  P param_;
+  noise_buffer<S> noise_;
+};
+
+template <class S, class P>
+class tcd_stepper {
+  static_assert(is_data_prediction_v<P>,
+                "stork: tcd needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
+                "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
+                "with integrate); a plain velocity field is read as rectified flow");
+  static constexpr bool flow = sd_flow_rule_v<P>;
+
+  /// x_{n+1} = cx·x_n + cd·D + cz·z.
+  struct step_plan {
+    double cx, cd, cz;
+    bool noisy;
+  };
+
+ public:
+  template <class Ops>
+  tcd_stepper(const tcd& m, stork::span<const double> times, const S& x, const P& p, Ops& ops)
+      : eta_(checked_gamma(m.eta)),
+        walk_(times, name),
+        plan_(make_plan(m, times, p)),
+        param_(p),
+        noise_(eta_ > 0.0, x, ops) {}
+
+  double time() const noexcept { return walk_.t0(); }
+  bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  static constexpr bool at_grid_point() noexcept { return true; }
+
+  template <class Ops, class Noise>
+  void advance(Ops& ops, const S& out, S& x, Noise& noise) {
+    const std::size_t n = walk_.interval();
+    const step_plan& q = plan_[n];
+    const affine_velocity c = param_.denoise(walk_.t0());
+    const std::array<double, 3> coef{q.cx + q.cd * c.state, q.cd * c.output, q.cz};
+    check_step_weights(name, stork::span<const double>(coef.data(), q.noisy ? 3 : 2), n, walk_.t0(),
+                       walk_.t1(), stochastic_weights_overflow);
+    if (q.noisy) {
+      const S& z = noise_.draw(noise, ops, x);  // before anything changes
+      comb<3>(ops, x, coef, {&x, &out, &z});
+    } else {
+      comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
+    }
+    walk_.next();
+  }
+
+ private:
+  static constexpr const char* name = "tcd";
+
+  static double checked_gamma(double eta) {
+    if (!(eta >= 0.0 && eta <= 1.0))
+      fail(name, "eta", eta, "TCD's gamma picks the timestep floor((1 - eta)*t): it must lie in [0, 1]");
+    return eta;
+  }
+
+  /// Every interval's weights, from sd.cpp's table lookups (the table is needed only here).
+  std::vector<step_plan> make_plan(const tcd& m, stork::span<const double> times, const P& p) const {
+    const int t_count = m.num_train_timesteps;
+    if (t_count < 2 || t_count > 1000000)
+      fail(name, "num_train_timesteps", t_count, "the DDPM table needs 2 to 1000000 timesteps");
+    for (const auto& [param, v] : {std::pair<const char*, double>{"beta_start", m.beta_start},
+                                   std::pair<const char*, double>{"beta_end", m.beta_end}})
+      if (!(v > 0.0 && v < 1.0)) fail(name, param, v, "a DDPM beta must lie in (0, 1)");
+    const auto count = static_cast<std::size_t>(t_count);
+    std::vector<double> alpha_bar(count), table_sigma(count);
+    const double lo = std::sqrt(m.beta_start), hi = std::sqrt(m.beta_end);
+    for (std::size_t i = 0; i < count; ++i) {
+      const double root = lo + (hi - lo) * (static_cast<double>(i) / static_cast<double>(count - 1));
+      alpha_bar[i] = (i == 0 ? 1.0 : alpha_bar[i - 1]) * (1.0 - root * root);
+      table_sigma[i] = std::sqrt((1.0 - alpha_bar[i]) / alpha_bar[i]);
+    }
+    // sd.cpp's get_timestep_from_sigma: the nearer of the two table entries around s (the lower on a tie).
+    auto timestep_of = [&](double s) -> std::size_t {
+      const auto it = std::lower_bound(table_sigma.begin(), table_sigma.end(), s);
+      if (it == table_sigma.begin()) return 0;
+      if (it == table_sigma.end()) return count - 1;
+      const auto high = static_cast<std::size_t>(it - table_sigma.begin());
+      return std::abs(table_sigma[high] - s) < std::abs(table_sigma[high - 1] - s) ? high : high - 1;
+    };
+    const rule_grid g(times, p, name, flow);
+    std::vector<step_plan> plan(times.size() - 1);
+    for (std::size_t n = 0; n + 1 < times.size(); ++n) {
+      const double s0 = g.sigma(n), s1 = g.sigma(n + 1), a = g.scale(n), b = g.scale(n + 1);
+      const std::size_t prev = timestep_of(s1);
+      const auto s = static_cast<std::size_t>(std::floor((1.0 - eta_) * static_cast<double>(prev)));
+      const double ab_prev = 1.0 / (s1 * s1 + 1.0), ab_s = alpha_bar[s];
+      const double to_d = std::sqrt(ab_s / ab_prev), to_eps = std::sqrt((1.0 - ab_s) / ab_prev);
+      // x' = to_d·D + to_eps·(x_rule − D)/σ_n, x_rule = x/a
+      double keep = 1.0, cz = 0.0;
+      const bool noisy = eta_ > 0.0 && s1 > 0.0;
+      if (noisy)
+        keep = std::sqrt(ab_prev / ab_s), cz = b * std::sqrt(std::max(1.0 / ab_prev - 1.0 / ab_s, 0.0));
+      plan[n] = {b * keep * to_eps / (s0 * a), b * keep * (to_d - to_eps / s0), cz, noisy};
+    }
+    return plan;
+  }
+
+  double eta_;
+  grid_walk walk_;
+  std::vector<step_plan> plan_;
+  P param_;
+  noise_buffer<S> noise_;
+};
+
+}  // namespace detail
+}  // namespace stork
+// ---- end stork/methods/consistency.hpp
+
+// ---- begin stork/methods/ddim_trailing.hpp
+/// @file
+/// @brief `stork::ddim_trailing`: stable-diffusion.cpp's `ddim_trailing` sampler (its Euler ancestral step
+/// with sd.cpp's VE and flow noise rules), the noise drawn by the engine.
+
+#include <array>
+#include <cstddef>
+
+
+// ---- begin stork/detail/ancestral_step.hpp
+/// @file
+/// @brief Internal: the split of one ancestral interval σ_from → σ_to into a deterministic move to σ_down
+/// and a draw of size σ_up, in the VE and the rectified-flow conventions of stable-diffusion.cpp
+/// (leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp, `get_ancestral_step` and
+/// `get_ancestral_step_flow`, commit 97d2990807fe).
+
+#include <algorithm>
+#include <cmath>
+
+namespace stork::detail {
+
+/// One ancestral interval σ_from → σ_to: move deterministically to σ_down, multiply x by `alpha_ratio`,
+/// add σ_up·z (z ~ N(0, I)).
+struct ancestral_step {
+  /// The σ the deterministic part of the step reaches.
+  double sigma_down;
+  /// The standard deviation of the noise added after it (0: no draw).
+  double sigma_up;
+  /// The factor x is multiplied by before the draw is added: 1 in VE; in flow (1 − σ_to)/(1 − σ_down),
+  /// which brings the signal weight 1 − σ_down back to 1 − σ_to.
+  double alpha_ratio;
+};
+
+/// @brief VE (x = x₀ + σ·ε): stable-diffusion.cpp's `get_ancestral_step` (k-diffusion's, with sd.cpp's
+/// guards). σ_up = min(σ_to, η·√(max(0, σ_to²(σ_from² − σ_to²)/σ_from²))) (0 when σ_from = 0 or η <= 0),
+/// σ_down = √(max(0, σ_to² − σ_up²)), alpha_ratio = 1. The variance is kept: σ_down² + σ_up² = σ_to².
+/// η > 1 is allowed (σ_up is capped at σ_to). The caller checks η (finite, >= 0) and the σ's.
+inline ancestral_step ancestral_step_ve(double sigma_from, double sigma_to, double eta) noexcept {
+  if (!(eta > 0.0)) return {sigma_to, 0.0, 1.0};
+  double up = 0.0;
+  const double from2 = sigma_from * sigma_from, to2 = sigma_to * sigma_to;
+  if (from2 > 0.0) {
+    const double term = to2 * (from2 - to2) / from2;
+    up = std::min(sigma_to, eta * std::sqrt(std::max(term, 0.0)));
+  }
+  const double down2 = to2 - up * up;
+  return {down2 > 0.0 ? std::sqrt(down2) : 0.0, up, 1.0};
+}
+
+/// @brief Rectified flow (x = (1 − σ)·x₀ + σ·ε): stable-diffusion.cpp's `get_ancestral_step_flow`.
+/// η is capped at 1 (sd.cpp: the flow step is unstable beyond); σ_down = σ_to·(1 + (σ_to/σ_from − 1)·η)
+/// clamped to [0, σ_to]; alpha_ratio = (1 − σ_to)/(1 − σ_down); with r = σ_down·alpha_ratio/σ_to clamped
+/// to [−1, 1], σ_up = σ_to·√(1 − r²). Then alpha_ratio·x(σ_down) + σ_up·z has signal weight 1 − σ_to and
+/// noise variance σ_to². When η <= 0, σ_from <= 0, σ_to <= 0 or σ_down >= 1: {σ_to, 0, 1} (no noise).
+/// The caller checks η (finite, >= 0) and the σ's.
+inline ancestral_step ancestral_step_flow(double sigma_from, double sigma_to, double eta) noexcept {
+  if (!(eta > 0.0) || !(sigma_from > 0.0) || !(sigma_to > 0.0)) return {sigma_to, 0.0, 1.0};
+  eta = std::min(eta, 1.0);
+  double down = sigma_to * (1.0 + (sigma_to / sigma_from - 1.0) * eta);
+  down = std::max(0.0, std::min(sigma_to, down));
+  const double denom = 1.0 - down;
+  if (!(denom > 0.0)) return {sigma_to, 0.0, 1.0};
+  const double ratio = (1.0 - sigma_to) / denom;
+  const double r = std::max(-1.0, std::min(1.0, (down / sigma_to) * ratio));
+  return {down, sigma_to * std::sqrt(std::max(1.0 - r * r, 0.0)), ratio};
+}
+
+}  // namespace stork::detail
+// ---- end stork/detail/ancestral_step.hpp
+
+namespace stork {
+namespace detail {
+template <class S, class P>
+class ddim_trailing_stepper;
+}
+
+/// @brief DDIM ("trailing"): stable-diffusion.cpp's `ddim_trailing`, which is its `sample_euler_ancestral`
+/// (leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp, with `get_ancestral_step` /
+/// `get_ancestral_step_flow`; sd.cpp: "DDIM is equivalent to Euler Ancestral with the Simple scheduler",
+/// the trailing timesteps coming from the grid, e.g. `stork::simple` spacing). Stochastic: the engine
+/// supplies the noise.
+///
+/// With D the data prediction at (x_n, σ_n) and, in the rule's σ (see below), r = σ_down/σ_n:
+/// - the interval ending at σ = 0: x = D, no noise;
+/// - η = 0: x_{n+1} = (σ_{n+1}/σ_n)·x_n + (1 − σ_{n+1}/σ_n)·D (DDIM, Euler in σ), no noise;
+/// - VE rule (`ve`, and every process but `rectified_flow`, in the VE coordinates x/α, σ/α):
+///   σ_up = min(σ_{n+1}, η·√(σ²_{n+1}(σ²_n − σ²_{n+1})/σ²_n)), σ_down = √(σ²_{n+1} − σ²_up),
+///   x_{n+1} = r·x_n + (1 − r)·D + s_noise·σ_up·z;
+/// - flow rule (`rectified_flow`, σ = t as it is): η capped at 1, σ_down = σ_{n+1}(1 + (σ_{n+1}/σ_n − 1)η),
+///   a = (1 − σ_{n+1})/(1 − σ_down), σ_up = σ_{n+1}·√(1 − (a·σ_down/σ_{n+1})²),
+///   x_{n+1} = a·(r·x_n + (1 − r)·D) + s_noise·σ_up·z (signal weight 1 − σ_{n+1}, noise variance σ²_{n+1}).
+/// z ~ N(0, I) from the engine. With the VE rule this is `stork::euler_ancestral`'s step (η > 1 allowed,
+/// σ_up capped at σ_{n+1}); with the flow rule it differs from it (which keeps the VE rule in x/α for flow).
+/// sd.cpp's default η for `ddim_trailing` is 0 (no noise: deterministic DDIM), here too.
+///
+/// The noise source is called once per interval that adds noise (η·s_noise > 0, σ_{n+1} > 0), in grid
+/// order, before anything changes; with η = 0 it is never called. The grid's σ/α must decrease strictly.
+/// `s_noise` is not in sd.cpp (1 there): k-diffusion's scale of each draw.
+/// @par Cost: 1 model call per step; one pass over memory per step (x̂₀ folded into the update) plus the
+/// draw; 1 temporary (the draw) when η·s_noise > 0.
+struct ddim_trailing {
+  /// Noise per step: 0 deterministic DDIM (sd.cpp's default for ddim_trailing), 1 ancestral; finite, >= 0
+  /// (flow: values above 1 act as 1).
+  double eta = 0.0;
+  /// Scale of each draw (not in sd.cpp); finite, >= 0.
+  double s_noise = 1.0;
+  static constexpr bool stochastic = true;
+  template <class S, class P, class Ops>
+  using stepper = detail::ddim_trailing_stepper<S, P>;
+};
+
+namespace detail {
+
+template <class S, class P>
+class ddim_trailing_stepper {
+  static_assert(is_data_prediction_v<P>,
+                "stork: ddim_trailing needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
+                "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
+                "with integrate); a plain velocity field is read as rectified flow");
+  static constexpr bool flow = sd_flow_rule_v<P>;
+
+ public:
+  template <class Ops>
+  ddim_trailing_stepper(const ddim_trailing& m, stork::span<const double> times, const S& x, const P& p,
+                        Ops& ops)
+      : eta_(checked_eta(name, m.eta)),
+        s_noise_(checked_s_noise(name, m.s_noise)),
+        walk_(times, name),
+        grid_(times, p, name, flow),
+        param_(p),
+        noise_(eta_ * s_noise_ > 0.0, x, ops) {}
+
+  double time() const noexcept { return walk_.t0(); }
+  bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  static constexpr bool at_grid_point() noexcept { return true; }
+
+  /// Moves x from t_n to t_{n+1}: the deterministic part and the draw in one fused pass.
+  template <class Ops, class Noise>
+  void advance(Ops& ops, const S& out, S& x, Noise& noise) {
+    const std::size_t n = walk_.interval();
+    const affine_velocity c = param_.denoise(walk_.t0());  // D = c.state·x + c.output·out
+    const double s0 = grid_.sigma(n), s1 = grid_.sigma(n + 1);
+    const double a = grid_.scale(n), b = grid_.scale(n + 1);  // x = scale·x_rule
+    double cx = 0.0, cd = b, cz = 0.0;                        // x_{n+1} = cx·x + cd·D + cz·z
+    bool noisy = false;
+    if (s1 != 0.0) {
+      const ancestral_step st = eta_ == 0.0 ? ancestral_step{s1, 0.0, 1.0}
+                                : flow      ? ancestral_step_flow(s0, s1, eta_)
+                                            : ancestral_step_ve(s0, s1, eta_);
+      const double r = st.sigma_down / s0;
+      const double k = st.sigma_up > 0.0 ? st.alpha_ratio : 1.0;  // sd.cpp scales x only when it adds noise
+      cx = b * k * r / a, cd = b * k * (1.0 - r);
+      noisy = st.sigma_up > 0.0 && noise_.active();
+      if (noisy) cz = b * s_noise_ * st.sigma_up;
+    }
+    const std::array<double, 3> coef{cx + cd * c.state, cd * c.output, cz};
+    check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
+    if (noisy) {
+      const S& z = noise_.draw(noise, ops, x);  // before anything changes
+      comb<3>(ops, x, coef, {&x, &out, &z});
+    } else {
+      comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
+    }
+    walk_.next();
+  }
+
+ private:
+  static constexpr const char* name = "ddim_trailing";
+
+  double eta_, s_noise_;
+  grid_walk walk_;
+  rule_grid grid_;
+  P param_;
+  noise_buffer<S> noise_;
+};
+
+}  // namespace detail
+}  // namespace stork
+// ---- end stork/methods/ddim_trailing.hpp
+
+// ---- begin stork/methods/dpmpp.hpp
+/// @file
+/// @brief `stork::dpmpp_2m` and `stork::dpmpp_3m`: DPM-Solver++ multistep (data prediction, steps in the
+/// log-SNR λ = log(α/σ)).
+
+#include <array>
+#include <cstddef>
+
 
 namespace stork {
 namespace detail {
@@ -1332,6 +2584,249 @@ class dpmpp_stepper {
 }  // namespace stork
 // ---- end stork/methods/dpmpp.hpp
 
+// ---- begin stork/methods/dpmpp_2s_ancestral.hpp
+/// @file
+/// @brief `stork::dpmpp_2s_ancestral`: DPM-Solver++(2S) ancestral ("DPM++ 2S a") with stable-diffusion.cpp's
+/// VE and flow rules, the noise drawn by the engine.
+
+#include <cmath>
+
+
+// ---- begin stork/detail/sd_two_stage.hpp
+/// @file
+/// @brief Internal: the stepper shared by stable-diffusion.cpp's two-stage ancestral samplers
+/// (`dpmpp_2s_ancestral`, `res_2s`): per interval one model call at t_n, at most one at a stage σ inside the
+/// interval, then x_{n+1} = c_x·x_n + c₁·D₁ + c₂·D₂ + c_z·z. The scalars of every interval are planned by the
+/// constructor (`two_stage_plan_of`, one overload per method), so stepping only combines states.
+
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+
+namespace stork::detail {
+
+/// One interval as the rule sees it: σ_n, σ_{n+1} of the rule, the factors x = scale·x_rule at both ends,
+/// and whether the method adds noise at all (η·s_noise > 0).
+struct two_stage_interval {
+  double s0, s1, a, b;
+  bool flow, active;
+};
+
+/// What one interval does, in x's own coordinates.
+struct two_stage_plan {
+  /// True when the interval makes a second model call, at `stage`.
+  bool two = false;
+  rule_stage stage{0.0, 0.0, 1.0};
+  /// The stage state: x_s = sx·x_n + sd·D₁.
+  double sx = 0.0, sd = 0.0;
+  /// x_{n+1} = cx·x_n + c1·D₁ + c2·D₂ + cz·z (c2 = 0 when `two` is false).
+  double cx = 0.0, c1 = 0.0, c2 = 0.0, cz = 0.0;
+  /// True when the interval draws noise (cz is then its weight).
+  bool noisy = false;
+};
+
+/// The stage state of a DDIM step from rule σ s0 to the stage: x_s = scale_s·((σ_s/s0)·x_rule + (1 −
+/// σ_s/s0)·D₁).
+inline void plan_ddim_stage(two_stage_plan& p, double s0, double a) {
+  const double q = p.stage.sigma / s0;
+  p.sx = p.stage.scale * q / a, p.sd = p.stage.scale * (1.0 - q);
+}
+
+template <class Method, class S, class P>
+class two_stage_stepper {
+  static_assert(is_data_prediction_v<P>,
+                "stork: this sampler needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
+                "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
+                "with integrate); a plain velocity field is read as rectified flow");
+  static constexpr bool flow = sd_flow_rule_v<P>;
+  /// The update uses D₁ after the stage call (res_2s), so D₁ is kept.
+  static constexpr bool keeps_d1 = Method::keeps_first_output;
+
+ public:
+  template <class Ops>
+  two_stage_stepper(const Method& m, stork::span<const double> times, const S& x, const P& p, Ops& ops)
+      : eta_(checked_eta(Method::name, m.eta)),
+        s_noise_(checked_s_noise(Method::name, m.s_noise)),
+        walk_(times, Method::name),
+        grid_(times, p, Method::name, flow),
+        param_(p),
+        plan_(make_plan(m, p, times)),
+        noise_(any_noisy(), x, ops) {
+    for (const two_stage_plan& q : plan_)
+      if (q.two) {
+        x0_.emplace(ops.make_like(x));
+        if (keeps_d1) d1_.emplace(ops.make_like(x));
+        break;
+      }
+  }
+
+  double time() const noexcept { return stage_ ? plan_[walk_.interval()].stage.time : walk_.t0(); }
+  bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  bool at_grid_point() const noexcept { return !stage_; }
+
+  /// The first call of an interval: moves x to the stage state (or, for a one-call interval, to t_{n+1});
+  /// the second: moves x to t_{n+1} with the draw.
+  template <class Ops, class Noise>
+  void advance(Ops& ops, const S& out, S& x, Noise& noise) {
+    const std::size_t n = walk_.interval();
+    const two_stage_plan& q = plan_[n];
+    if (!stage_) {
+      const affine_velocity c = param_.denoise(walk_.t0());  // D₁ = c.state·x + c.output·out
+      if (q.two) {
+        const std::array<double, 2> coef{q.sx + q.sd * c.state, q.sd * c.output};
+        check_step_weights(Method::name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
+        copy(ops, *x0_, x);
+        if constexpr (keeps_d1) comb<2>(ops, *d1_, {c.state, c.output}, {&x, &out});
+        comb<2>(ops, x, coef, {&x, &out});
+        stage_ = true;
+        return;
+      }
+      const std::array<double, 3> coef{q.cx + q.c1 * c.state, q.c1 * c.output, q.cz};
+      check_step_weights(Method::name, stork::span<const double>(coef.data(), q.noisy ? 3 : 2), n, walk_.t0(),
+                         walk_.t1(), stochastic_weights_overflow);
+      if (q.noisy) {
+        const S& z = noise_.draw(noise, ops, x);  // before anything changes
+        comb<3>(ops, x, coef, {&x, &out, &z});
+      } else {
+        comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
+      }
+      walk_.next();
+      return;
+    }
+    const affine_velocity c = param_.denoise(q.stage.time);  // D₂ = c.state·x_s + c.output·out
+    std::array<double, 5> coef{};
+    std::array<const S*, 5> xs{};
+    std::size_t k = 0;
+    auto term = [&](double w, const S* s) { coef[k] = w, xs[k] = s, ++k; };
+    term(q.cx, &*x0_);
+    if constexpr (keeps_d1) term(q.c1, &*d1_);
+    term(q.c2 * c.state, &x);
+    term(q.c2 * c.output, &out);
+    if (q.noisy) term(q.cz, nullptr);
+    check_step_weights(Method::name, stork::span<const double>(coef.data(), k), n, walk_.t0(), walk_.t1(),
+                       stochastic_weights_overflow);
+    if (q.noisy) xs[k - 1] = &noise_.draw(noise, ops, x);  // before anything changes
+    comb_n<5>(ops, x, coef, xs, k);
+    stage_ = false;
+    walk_.next();
+  }
+
+ private:
+  std::vector<two_stage_plan> make_plan(const Method& m, const P& p, stork::span<const double> times) const {
+    const std::size_t intervals = times.size() - 1;
+    std::vector<two_stage_plan> plan(intervals);
+    const bool active = eta_ * s_noise_ > 0.0;
+    for (std::size_t n = 0; n < intervals; ++n) {
+      const two_stage_interval in{
+          grid_.sigma(n), grid_.sigma(n + 1), grid_.scale(n), grid_.scale(n + 1), flow, active};
+      auto stage = [&](double target) {
+        return stage_at(p, flow, target, times[n], times[intervals], Method::name, n);
+      };
+      plan[n] = two_stage_plan_of(m, eta_, s_noise_, in, stage);
+    }
+    return plan;
+  }
+  bool any_noisy() const noexcept {
+    for (const two_stage_plan& q : plan_)
+      if (q.noisy) return true;
+    return false;
+  }
+
+  double eta_, s_noise_;
+  grid_walk walk_;
+  rule_grid grid_;
+  P param_;
+  std::vector<two_stage_plan> plan_;
+  noise_buffer<S> noise_;
+  std::optional<S> x0_, d1_;  // x_n and D₁ across the stage call
+  bool stage_ = false;
+};
+
+}  // namespace stork::detail
+// ---- end stork/detail/sd_two_stage.hpp
+
+namespace stork {
+
+/// @brief DPM-Solver++(2S) ancestral: stable-diffusion.cpp's `sample_dpmpp_2s_ancestral` (VE) and
+/// `sample_dpmpp_2s_ancestral_flow` (flow) (leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp, with
+/// `get_ancestral_step` / `get_ancestral_step_flow`; the VE one is k-diffusion's
+/// `sample_dpmpp_2s_ancestral`). The single-step second-order DPM-Solver++ (Lu et al. 2022, arXiv 2211.01095,
+/// Alg. 1, r = ½) from σ_n to σ_down, then noise. Stochastic: the engine supplies the noise.
+///
+/// With D₁ the data prediction at (x_n, σ_n), σ_down, σ_up (and a) the ancestral split of [σ_n, σ_{n+1}]:
+/// - VE rule (`ve`, and every process but `rectified_flow`, in the VE coordinates x/α, σ/α): σ_down, σ_up of
+///   `get_ancestral_step` (as `euler_ancestral`); when σ_down = 0, x = D₁; else the stage
+///   σ_s = √(σ_n·σ_down) (the midpoint in λ = −log σ), x_s = (σ_s/σ_n)·x_n + (1 − σ_s/σ_n)·D₁, D₂ at (x_s,
+///   σ_s), x_{n+1} = (σ_down/σ_n)·x_n + (1 − σ_down/σ_n)·D₂; then, when σ_{n+1} > 0, + s_noise·σ_up·z.
+/// - flow rule (`rectified_flow`, σ = t): the interval ending at σ = 0 is x = D₁; else σ_down, σ_up, a of
+///   `get_ancestral_step_flow` (η capped at 1), the stage at the midpoint in the flow log-SNR
+///   λ = log((1 − σ)/σ): σ_s = 1/(1 + √((1 − σ_n)/σ_n·(1 − σ_down)/σ_down)), x_s and D₂ as above (no stage
+///   call when 1 − σ_n < 1e-6: D₂ = D₁, sd.cpp's shortcut for a start at σ = 1), x_{n+1} =
+///   a·((σ_down/σ_n)·x_n + (1 − σ_down/σ_n)·D₂) + s_noise·σ_up·z when η > 0.
+/// z ~ N(0, I) from the engine. A VP process finds the stage's time by bisection on σ/α (the stage must lie
+/// on the grid: with η > 1 and a grid that does not end at data the constructor may throw).
+///
+/// Model calls: 2 per step; 1 on the interval ending at σ = 0, on a VE-rule interval whose σ_down is 0
+/// (η large enough that σ_up = σ_{n+1}), and on a flow interval starting within 1e-6 of σ = 1. The noise
+/// source is called once per interval that adds noise (η·s_noise > 0, σ_{n+1} > 0), in grid order, in the
+/// call that completes the interval (after the stage's model call, as sd.cpp), before x changes; with η = 0
+/// it is never called. The grid's σ/α must decrease strictly. sd.cpp's default η is 1. `s_noise` is
+/// k-diffusion's scale of each draw (not in sd.cpp: 1 there).
+/// @par Cost: 2 model calls per step (see above); one pass over memory per call plus a copy of x_n;
+/// 1 temporary (x_n) and 1 for the draw when η·s_noise > 0.
+struct dpmpp_2s_ancestral {
+  /// Noise per step: 0 deterministic (DPM-Solver++(2S)), 1 ancestral (sd.cpp's default); finite, >= 0
+  /// (flow: values above 1 act as 1).
+  double eta = 1.0;
+  /// Scale of each draw (k-diffusion's `s_noise`, not in sd.cpp); finite, >= 0.
+  double s_noise = 1.0;
+  static constexpr bool stochastic = true;
+  static constexpr bool keeps_first_output = false;
+  static constexpr const char* name = "dpmpp_2s_ancestral";
+  template <class S, class P, class Ops>
+  using stepper = detail::two_stage_stepper<dpmpp_2s_ancestral, S, P>;
+};
+
+namespace detail {
+
+/// The plan of one interval of `dpmpp_2s_ancestral` (see its documentation).
+template <class Stage>
+two_stage_plan two_stage_plan_of(const dpmpp_2s_ancestral&, double eta, double s_noise,
+                                 const two_stage_interval& in, Stage&& stage) {
+  two_stage_plan p;
+  const double s0 = in.s0, s1 = in.s1, a = in.a, b = in.b;
+  if (in.flow && s1 == 0.0) {  // x = D₁
+    p.c1 = b;
+    return p;
+  }
+  const ancestral_step st = in.flow ? ancestral_step_flow(s0, s1, eta) : ancestral_step_ve(s0, s1, eta);
+  const double down = st.sigma_down;
+  const double k = in.flow && eta > 0.0 ? st.alpha_ratio : 1.0;
+  p.noisy = in.active && s1 > 0.0;
+  if (p.noisy) p.cz = b * s_noise * st.sigma_up;
+  p.two = in.flow ? !(1.0 - s0 < 1e-6) : down != 0.0;
+  const double r = down / s0;
+  p.cx = b * k * r / a;
+  if (p.two) {
+    const double target =
+        in.flow ? 1.0 / (std::sqrt(((1.0 - s0) / s0) * ((1.0 - down) / down)) + 1.0) : std::sqrt(s0 * down);
+    p.stage = stage(target);
+    plan_ddim_stage(p, s0, a);
+    p.c2 = b * k * (1.0 - r);
+  } else {
+    p.c1 = b * k * (1.0 - r);
+  }
+  return p;
+}
+
+}  // namespace detail
+}  // namespace stork
+// ---- end stork/methods/dpmpp_2s_ancestral.hpp
+
 // ---- begin stork/methods/dpmpp_sde.hpp
 /// @file
 /// @brief `stork::dpmpp_2m_sde` and `stork::dpmpp_3m_sde`: DPM-Solver++ multistep for the diffusion SDE
@@ -1342,275 +2837,6 @@ class dpmpp_stepper {
 #include <cstddef>
 #include <string>
 
-
-// ---- begin stork/detail/stochastic.hpp
-/// @file
-/// @brief Internal: what the stochastic samplers (euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde) share — the
-/// checks of eta and s_noise, the buffer a draw is written into, the weight check, and whether Euler in the
-/// process's own time is DDIM.
-
-#include <cmath>
-#include <cstddef>
-#include <optional>
-#include <string_view>
-#include <type_traits>
-#include <utility>
-
-
-// ---- begin stork/model/model.hpp
-/// @file
-/// @brief `stork::model<Process>`: the one parameterisation of every noise process and prediction type,
-/// and `stork::flow_velocity`, the parameterisation of a plain velocity field.
-
-#include <cmath>
-#include <type_traits>
-
-
-// ---- begin stork/model/rectified_flow.hpp
-/// @file
-/// @brief `stork::rectified_flow`: the flow-matching process x_σ = (1 − σ)·x₀ + σ·ε, σ ∈ [0, 1].
-
-
-
-namespace stork {
-
-/// @brief Rectified flow (flow matching: SD3, FLUX, SANA, Wan): x_t = (1 − t)·x₀ + t·ε with t = σ ∈ [0, 1],
-/// σ = 1 pure noise, σ = 0 data. α = 1 − t, σ = t, dα/dt = −1, dσ/dt = 1. Its models usually predict the
-/// velocity dx/dσ = ε − x₀ (`default_prediction`).
-/// @par Cost: a few flops per call.
-struct rectified_flow {
-  static constexpr stork::prediction default_prediction = stork::prediction::velocity;
-  static constexpr double alpha(double t) noexcept { return 1.0 - t; }
-  static constexpr double sigma(double t) noexcept { return t; }
-  static constexpr double dalpha(double) noexcept { return -1.0; }
-  static constexpr double dsigma(double) noexcept { return 1.0; }
-  /// Throws stork::error unless every grid time lies in [0, 1].
-  static void validate(span<const double> times) {
-    detail::check_times("rectified_flow", times, 0.0, 1.0, true, "flow times sigma must lie in [0, 1]");
-  }
-};
-
-static_assert(is_noise_process_v<rectified_flow>);
-
-}  // namespace stork
-// ---- end stork/model/rectified_flow.hpp
-
-namespace stork {
-
-/// @brief A model of prediction type `prediction` under the noise process `process`, as a parameterisation.
-///
-/// With x = α·x₀ + σ·ε and o the model output, x₀ and ε are affine in (x, o) (r = √(α² + σ²)):
-/// | prediction | x₀                     | ε                      |
-/// |------------|------------------------|------------------------|
-/// | epsilon    | (x − σo)/α             | o                      |
-/// | sample     | o                      | (x − αo)/σ             |
-/// | v          | (αx − rσo)/r²          | (σx + rαo)/r²          |
-/// | velocity   | (σ'x − σo)/(ασ' − α'σ) | (αo − α'x)/(ασ' − α'σ) |
-/// and the probability-flow velocity is dx/dt = α'·x₀ + σ'·ε (′ = d/dt): `affine(t)`; `denoise(t)` is the
-/// x₀ column. Examples: VE denoiser dx/dσ = (x − o)/σ; VP ε model −½β·x + β/(2σ)·o; rectified-flow
-/// velocity o. Singular where α = 0 (epsilon) or σ = 0 (sample, v): the samplers never call the model at
-/// σ = 0 unless it predicts the velocity (`callable_at`), and an interval ending there is a step to x̂₀.
-///
-/// What each process defaults to (`make_scheduler(method, times, x, process)` uses it): rectified flow
-/// velocity, VP processes ε, `ve` sample (a denoiser).
-/// @par Cost: a few scalar evaluations of α, σ, α', σ' per call; the samplers add one two-term linear
-/// combination per velocity they form (none when the output is the velocity).
-/// @code
-/// auto sch = stork::make_scheduler(stork::dpmpp_2m{}, stork::karras_sigmas(20), x,
-///     stork::model<stork::ve>{.process = {}, .prediction = stork::prediction::sample});
-/// while (!sch.done()) { denoiser(x, sch.time(), out); sch.step(out, x); }
-/// @endcode
-template <STORK_CONCEPT(NoiseProcess) Process>
-struct model {
-  Process process{};
-  stork::prediction prediction = detail::default_prediction_v<Process>;
-
-  double alpha(double t) const noexcept { return process.alpha(t); }
-  double sigma(double t) const noexcept { return process.sigma(t); }
-
-  /// The velocity dx/dt = state·x + output·o.
-  affine_velocity affine(double t) const noexcept {
-    if (prediction == stork::prediction::velocity) return {0.0, 1.0};
-    const double da = process.dalpha(t), ds = process.dsigma(t);
-    const detail::posterior_split p = split(t, da, ds);
-    return {da * p.x0.state + ds * p.eps.state, da * p.x0.output + ds * p.eps.output};
-  }
-  /// The data prediction x̂₀ = state·x + output·o.
-  affine_velocity denoise(double t) const noexcept {
-    const bool vel = prediction == stork::prediction::velocity;
-    return split(t, vel ? process.dalpha(t) : 0.0, vel ? process.dsigma(t) : 0.0).x0;
-  }
-  /// True when the output is dx/dt itself (no conversion pass).
-  bool output_is_velocity() const noexcept { return prediction == stork::prediction::velocity; }
-  /// False at σ = 0 unless the model predicts the velocity: an ε, x̂₀ or v model is not called there.
-  bool callable_at(double t) const noexcept {
-    return prediction == stork::prediction::velocity || process.sigma(t) > 0.0;
-  }
-  /// Throws stork::error for an unknown prediction, bad process parameters or a time outside the domain.
-  void validate(span<const double> times) const {
-    detail::check_prediction("model", prediction);
-    process.validate(times);
-  }
-
- private:
-  detail::posterior_split split(double t, double da, double ds) const noexcept {
-    return detail::split_output(prediction, process.alpha(t), process.sigma(t), da, ds);
-  }
-};
-
-/// @brief The parameterisation of a plain velocity field f(x, t, v) (flow matching, any ODE right-hand
-/// side): the output is dx/dt, known at compile time, so no conversion pass is ever made, and no domain is
-/// checked. Data-prediction methods read it as rectified flow (α = 1 − t, σ = t): it is
-/// `model<rectified_flow>` with prediction velocity. The default of `integrate` and `make_scheduler`.
-struct flow_velocity : model<rectified_flow> {
-  static constexpr bool identity = true;
-  /// Any grid: a plain ODE has no domain.
-  static void validate(span<const double>) noexcept {}
-};
-
-/// @brief A model under a VP process (the name of earlier versions): `model<Process>`.
-template <STORK_CONCEPT(NoiseProcess) Process>
-using vp_model = model<Process>;
-
-/// @brief A rectified-flow model of any prediction type (the name of earlier versions):
-/// `model<rectified_flow>`.
-using flow_model = model<rectified_flow>;
-
-static_assert(is_parameterisation_v<model<rectified_flow>>);
-static_assert(is_parameterisation_v<flow_velocity>);
-
-namespace detail {
-
-/// `model<Process>` or a parameterisation derived from it: `p.process` exists.
-template <class P>
-using process_member_t = remove_cvref_t<decltype(std::declval<const P&>().process)>;
-template <class P>
-inline constexpr bool process_model =
-    is_parameterisation_v<P> && is_noise_process_v<detected_t<process_member_t, P>>;
-
-/// What the 4th argument of `make_scheduler` means: a parameterisation as it is, or a bare noise process
-/// as `model<Process>` with the process's default prediction.
-template <class T>
-auto as_parameterisation(const T& p) {
-  if constexpr (is_parameterisation_v<T>) {
-    return p;
-  } else {
-    static_assert(is_noise_process_v<T>,
-                  "stork: expected a parameterisation (stork::model<Process>{.process, .prediction}, "
-                  "stork::flow_velocity, or a type with affine(t)) or a noise process (stork::ve, "
-                  "stork::rectified_flow, stork::vp_linear, stork::vp_scaled_linear, stork::vp_discrete)");
-    return model<T>{p};
-  }
-}
-
-template <class T>
-using parameterisation_t = decltype(as_parameterisation(std::declval<const T&>()));
-
-}  // namespace detail
-}  // namespace stork
-// ---- end stork/model/model.hpp
-
-// ---- begin stork/model/ve.hpp
-/// @file
-/// @brief `stork::ve`: the variance-exploding process of k-diffusion, stable-diffusion.cpp and ComfyUI,
-/// x = x₀ + σ·ε with σ ∈ [0, ∞).
-
-#include <limits>
-
-
-namespace stork {
-
-/// @brief Variance exploding (Karras et al. 2022, "EDM"; k-diffusion's convention): x_t = x₀ + t·ε with
-/// t = σ ∈ [0, ∞): α = 1, σ = t, dα/dt = 0, dσ/dt = 1. Grids run from σ_max (about 14.6 for Stable
-/// Diffusion, 80 for EDM) down to 0 (`karras_sigmas`, `exponential_sigmas`). Its models are usually
-/// denoisers D(x, σ) = x̂₀ (`default_prediction` = sample), for which dx/dσ = (x − D)/σ. No method calls an ε,
-/// x̂₀ or v model at σ = 0: the interval that ends there is one step to x̂₀ from its first call, as in
-/// k-diffusion. A grid that stops above 0 is allowed and ends at the noisy state at its last σ, not denoised
-/// (x̂₀ is then `model<ve>::denoise` of one more model call).
-/// A VP model (x_VP = α·x₀ + σ_VP·ε) runs here as x_VE = x_VP/α at σ = σ_VP/α, called on
-/// x_VE/√(σ² + 1) = x_VP (`vp_discrete::timestep_of_sigma` gives its training timestep).
-/// @par Cost: nothing per call.
-struct ve {
-  static constexpr stork::prediction default_prediction = stork::prediction::sample;
-  static constexpr double alpha(double) noexcept { return 1.0; }
-  static constexpr double sigma(double t) noexcept { return t; }
-  static constexpr double dalpha(double) noexcept { return 0.0; }
-  static constexpr double dsigma(double) noexcept { return 1.0; }
-  /// Throws stork::error unless every grid time σ is finite and ≥ 0.
-  static void validate(span<const double> times) {
-    detail::check_times("ve", times, 0.0, std::numeric_limits<double>::max(), true,
-                        "VE times sigma must be finite and >= 0");
-  }
-};
-
-static_assert(is_noise_process_v<ve>);
-
-}  // namespace stork
-// ---- end stork/model/ve.hpp
-
-namespace stork::detail {
-
-/// eta, the amount of noise per step (k-diffusion's `eta`): finite and >= 0.
-inline double checked_eta(std::string_view who, double eta) {
-  if (!(eta >= 0.0) || !std::isfinite(eta))
-    fail(who, "eta", eta, "eta scales the noise added per step: it must be finite and >= 0 (0: no noise)");
-  return eta;
-}
-
-/// s_noise, the scale of each draw (k-diffusion's `s_noise`): finite and >= 0.
-inline double checked_s_noise(std::string_view who, double s_noise) {
-  if (!(s_noise >= 0.0) || !std::isfinite(s_noise))
-    fail(who, "s_noise", s_noise, "s_noise scales each noise draw: it must be finite and >= 0 (1: unscaled)");
-  return s_noise;
-}
-
-/// The buffer a noise draw is written into: made by the constructor when the method adds noise at all
-/// (eta·s_noise > 0), absent otherwise (S need not be default-constructible).
-template <class S>
-class noise_buffer {
- public:
-  template <class Ops>
-  noise_buffer(bool active, const S& like, Ops& ops) {
-    if (active) buf_.emplace(ops.make_like(like));
-  }
-  /// True when the method adds noise (the source is called on every interval that does not end at data).
-  bool active() const noexcept { return buf_.has_value(); }
-  /// Fills the buffer from the engine's source (already wrapped by `checked_noise`, which throws for a
-  /// resized or non-finite draw) and returns it. If the source fails, the buffer is made afresh like `x`
-  /// (the only allocation, on that error path) so that a source that resized it cannot break later steps.
-  template <class Noise, class Ops>
-  const S& draw(Noise& noise, Ops& ops, const S& x) {
-    try {
-      noise(*buf_);
-    } catch (...) {
-      *buf_ = ops.make_like(x);
-      throw;
-    }
-    return *buf_;
-  }
-
- private:
-  std::optional<S> buf_;
-};
-
-/// Why the weights of a stochastic step can overflow (for `check_step_weights`).
-inline constexpr std::string_view stochastic_weights_overflow =
-    "eta or the grid's log-SNR steps are too large";
-
-/// True when α(t) and σ(t) are affine in t (`ve`, `rectified_flow`, a plain velocity field): Euler in t is
-/// then exactly DDIM, the eta = 0 limit of the ancestral step.
-template <class P>
-constexpr bool euler_is_ddim() {
-  if constexpr (process_model<P>) {
-    using process = detail::remove_cvref_t<decltype(std::declval<const P&>().process)>;
-    return std::is_same_v<process, ve> || std::is_same_v<process, rectified_flow>;
-  } else {
-    return false;
-  }
-}
-
-}  // namespace stork::detail
-// ---- end stork/detail/stochastic.hpp
 
 namespace stork {
 namespace detail {
@@ -1802,6 +3028,198 @@ class dpmpp_sde_stepper {
 }  // namespace detail
 }  // namespace stork
 // ---- end stork/methods/dpmpp_sde.hpp
+
+// ---- begin stork/methods/er_sde.hpp
+/// @file
+/// @brief `stork::er_sde`: the Extended Reverse-time SDE solver (ER-SDE-Solver-3) of stable-diffusion.cpp,
+/// the noise drawn by the engine.
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+
+namespace stork {
+namespace detail {
+template <class S, class P>
+class er_sde_stepper;
+}
+
+/// @brief ER-SDE-Solver-3 (Cui et al. 2023, "Elucidating the solution space of extended reverse-time SDEs
+/// for diffusion models", arXiv 2309.06169): stable-diffusion.cpp's `sample_er_sde`
+/// (leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp; after ComfyUI's `sample_er_sde`), a third-order
+/// multistep solver of the reverse SDE with the noise scale function s(λ) = λ·(e^{λ^0.3} + 10).
+/// Stochastic: the engine supplies the noise.
+///
+/// Per grid point a λ and an α: VE rule (`ve`, and every process but `rectified_flow`, in the VE
+/// coordinates x/α): λ = max(σ/α, 1e-6) and the factor α (1 for `ve`); flow rule (`rectified_flow`, as sd.cpp
+/// does for flow denoisers): σ clamped to [1e-6, 1 − 1e-4], λ = σ/(1 − σ), α = 1 − σ — the same rule with
+/// sd.cpp's clamps (a grid may start at σ = 1). With D_n the data prediction, r = s(λ_{n+1})/s(λ_n):
+/// x_{n+1} = (α_{n+1}/α_n)·r·x_n + α_{n+1}(1 − r)·D_n + α_{n+1}(Δλ + S₀·s(λ_{n+1}))·D′
+///           + α_{n+1}(Δλ²/2 + S₁·s(λ_{n+1}))·D″ + s_noise·α_{n+1}·√(λ²_{n+1} − λ²_n r²)·z,
+/// Δλ = λ_{n+1} − λ_n, D′ = (D_n − D_{n−1})/(λ_n − λ_{n−1}) from the second step on, D″ = (D′_n −
+/// D′_{n−1})/((λ_n − λ_{n−2})/2) from the third, S₀ and S₁ sd.cpp's 200-point Riemann sums of 1/s(λ) and
+/// (λ − λ_n)/s(λ) over [λ_{n+1}, λ_n] (the terms skipped where sd.cpp skips them: a λ difference within
+/// 1e-12). The interval ending at σ = 0 is x = D_n, with no noise.
+///
+/// `eta` is what sd.cpp passes: it reads it only as a switch (noise when η > 0, at full strength; sd.cpp's
+/// default 1); `s_noise` scales each draw (ComfyUI's `s_noise`; not in sd.cpp: 1 there). The noise source is
+/// called once per interval that adds noise (η > 0, s_noise > 0, σ_{n+1} > 0 and λ_{n+1} below λ_n·r: always
+/// unless clamping makes λ_{n+1} = λ_n), in grid order, before anything changes. The grid's σ/α must
+/// decrease strictly.
+/// @par Cost: 1 model call per step; three passes over memory per step (D_n, D′, the update with the draw)
+/// and 400 scalar evaluations of s(λ); 4 temporaries (D_n, D_{n−1}, D′_n, D′_{n−1}) and 1 for the draw.
+struct er_sde {
+  /// sd.cpp's eta: > 0 adds the noise (at full strength, sd.cpp's default 1), 0 none; finite, >= 0.
+  double eta = 1.0;
+  /// Scale of each draw (ComfyUI's `s_noise`, not in sd.cpp); finite, >= 0.
+  double s_noise = 1.0;
+  static constexpr bool stochastic = true;
+  template <class S, class P, class Ops>
+  using stepper = detail::er_sde_stepper<S, P>;
+};
+
+namespace detail {
+
+/// s(λ) = λ·(e^{λ^0.3} + 10) for λ >= 0 (0 below): ER-SDE's noise scale function.
+inline double er_sde_scaler(double lambda) {
+  const double l = std::max(lambda, 0.0);
+  return l * (std::exp(std::pow(l, 0.3)) + 10.0);
+}
+
+template <class S, class P>
+class er_sde_stepper {
+  static_assert(is_data_prediction_v<P>,
+                "stork: er_sde needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
+                "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
+                "with integrate); a plain velocity field is read as rectified flow");
+  static constexpr bool flow = sd_flow_rule_v<P>;
+
+ public:
+  template <class Ops>
+  er_sde_stepper(const er_sde& m, stork::span<const double> times, const S& x, const P& p, Ops& ops)
+      : eta_(checked_eta(name, m.eta)),
+        s_noise_(checked_s_noise(name, m.s_noise)),
+        walk_(times, name),
+        grid_(times, p, name, flow),
+        param_(p),
+        d_{ops.make_like(x), ops.make_like(x)},
+        dd_{ops.make_like(x), ops.make_like(x)},
+        noise_(eta_ > 0.0 && s_noise_ > 0.0, x, ops) {
+    const std::size_t n = times.size();
+    lambda_.resize(n), alpha_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (flow) {
+        const double s = std::min(std::max(grid_.sigma(i), 1e-6), 1.0 - 1e-4);
+        lambda_[i] = s / std::max(1.0 - s, 1e-6), alpha_[i] = 1.0 - s;
+      } else {
+        lambda_[i] = std::max(grid_.sigma(i), 1e-6), alpha_[i] = grid_.scale(i);
+      }
+    }
+  }
+
+  double time() const noexcept { return walk_.t0(); }
+  bool done() const noexcept { return walk_.done(); }
+  std::size_t interval() const noexcept { return walk_.interval(); }
+  static constexpr bool at_grid_point() noexcept { return true; }
+
+  /// Stores D_n (and D′_n), then moves x to t_{n+1} with the draw.
+  template <class Ops, class Noise>
+  void advance(Ops& ops, const S& out, S& x, Noise& noise) {
+    const std::size_t n = walk_.interval();
+    const affine_velocity c = param_.denoise(walk_.t0());  // D_n = c.state·x + c.output·out
+    S& d = d_[cur_];
+    const S& d_old = d_[1 - cur_];
+    if (grid_.sigma(n + 1) == 0.0) {  // x = D_n, no noise
+      const std::array<double, 2> coef{grid_.scale(n + 1) * c.state, grid_.scale(n + 1) * c.output};
+      check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
+      comb<2>(ops, d, {c.state, c.output}, {&x, &out});
+      comb<2>(ops, x, coef, {&x, &out});
+      finish(false);
+      return;
+    }
+    const double ls = lambda_[n], lt = lambda_[n + 1], as = alpha_[n], at = alpha_[n + 1];
+    const double scaled_s = er_sde_scaler(ls), scaled_t = er_sde_scaler(lt);
+    const double r_alpha = as > 0.0 ? at / as : 0.0, r = scaled_s > 0.0 ? scaled_t / scaled_s : 0.0;
+    // x_{n+1} = cx·x + cd·D_n + c1·D′_n + c2·D′_{n−1} + cz·z
+    double cx = r_alpha * r, cd = at * (1.0 - r), c1 = 0.0, c2 = 0.0, cz = 0.0;
+    bool first_difference = false, second_difference = false;
+    double denom_d = 1.0;
+    if (n >= 1) {
+      const bool third = n >= 2 && have_dd_;
+      const double dt = lt - ls, step = -dt / 200.0;
+      double s0 = 0.0, s1 = 0.0;
+      for (int k = 0; k < 200; ++k) {
+        const double l = lt + k * step, sc = er_sde_scaler(l);
+        if (sc <= 0.0) continue;
+        s0 += 1.0 / sc;
+        if (third) s1 += (l - ls) / sc;
+      }
+      s0 *= step;
+      denom_d = ls - lambda_[n - 1];
+      if (std::abs(denom_d) > 1e-12) {
+        first_difference = true;
+        c1 = at * (dt + s0 * scaled_t);
+        if (third) {
+          const double denom_u = (ls - lambda_[n - 2]) * 0.5;
+          if (std::abs(denom_u) > 1e-12) {
+            second_difference = true;
+            const double cu =
+                at * (0.5 * dt * dt + s1 * step * scaled_t) / denom_u;  // D″ = (D′_n − D′_{n−1})/denom_u
+            c1 += cu, c2 = -cu;
+          }
+        }
+      }
+    }
+    const double noise_sq = lt * lt - ls * ls * r * r;
+    const bool noisy = noise_.active() && noise_sq > 0.0;
+    if (noisy) cz = s_noise_ * at * std::sqrt(noise_sq);
+    const std::array<double, 5> coef{cx, cd, c1, c2, cz};
+    check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
+    const S* z = noisy ? &noise_.draw(noise, ops, x) : nullptr;  // before anything changes
+    comb<2>(ops, d, {c.state, c.output}, {&x, &out});
+    S& dd = dd_[dd_cur_];
+    if (first_difference) comb<2>(ops, dd, {1.0 / denom_d, -1.0 / denom_d}, {&d, &d_old});
+    std::array<double, 5> w{};
+    std::array<const S*, 5> xs{};
+    std::size_t k = 0;
+    auto term = [&](double wk, const S* s) { w[k] = wk, xs[k] = s, ++k; };
+    term(cx, &x);
+    term(cd, &d);
+    if (first_difference) term(c1, &dd);
+    if (second_difference) term(c2, &dd_[1 - dd_cur_]);
+    if (noisy) term(cz, z);
+    comb_n<5>(ops, x, w, xs, k);
+    finish(first_difference);
+  }
+
+ private:
+  static constexpr const char* name = "er_sde";
+
+  /// D_n becomes D_{n−1}; D′_n becomes D′_{n−1} when it was formed.
+  void finish(bool formed_difference) noexcept {
+    cur_ = 1 - cur_;
+    if (formed_difference) dd_cur_ = 1 - dd_cur_, have_dd_ = true;
+    walk_.next();
+  }
+
+  double eta_, s_noise_;
+  grid_walk walk_;
+  rule_grid grid_;
+  P param_;
+  std::array<S, 2> d_, dd_;  // D_n / D_{n−1} and D′_n / D′_{n−1}, by index
+  noise_buffer<S> noise_;
+  std::vector<double> lambda_, alpha_;
+  std::size_t cur_ = 0, dd_cur_ = 0;
+  bool have_dd_ = false;
+};
+
+}  // namespace detail
+}  // namespace stork
+// ---- end stork/methods/er_sde.hpp
 
 // ---- begin stork/methods/euler.hpp
 /// @file
@@ -2263,6 +3681,85 @@ class ipndm_stepper {
 }  // namespace detail
 }  // namespace stork
 // ---- end stork/methods/ipndm.hpp
+
+// ---- begin stork/methods/res_2s.hpp
+/// @file
+/// @brief `stork::res_2s`: the two-stage exponential Runge–Kutta sampler "RES 2S" of stable-diffusion.cpp,
+/// with its VE and flow ancestral noise, the noise drawn by the engine.
+
+#include <cmath>
+
+
+namespace stork {
+
+/// @brief RES 2S: stable-diffusion.cpp's `sample_res_2s` (leejet/stable-diffusion.cpp,
+/// src/runtime/denoiser.hpp, with `get_ancestral_step(…, is_flow_denoiser)`), the second-order exponential
+/// Runge–Kutta method with c₂ = ½ (the "RES" samplers of Clybius / ComfyUI's res_2s, Zhang & Chen's DEIS
+/// family; Hochbruck & Ostermann 2005) on dx/dσ = (x − D)/σ from σ_n to σ_down, then ancestral noise.
+/// Stochastic: the engine supplies the noise.
+///
+/// In the rule's σ (VE rule: `ve` and every process but `rectified_flow`, in the VE coordinates x/α, σ/α;
+/// flow rule: `rectified_flow`, σ = t as it is, whose ODE in σ is the same), with D₁ at (x_n, σ_n) and
+/// σ_down, σ_up, a from `get_ancestral_step` (VE, a = 1) or `get_ancestral_step_flow` (flow, η capped at 1):
+/// when σ_down = 0 (the interval ending at σ = 0, or VE with η so large that σ_up = σ_{n+1}), x = D₁; else
+/// h = log(σ_n/σ_down), the stage σ_s = σ_n·e^{−h/2} (also in flow: sd.cpp takes the midpoint in −log σ
+/// for both rules), x_s = e^{−h/2}·x_n + (1 − e^{−h/2})·D₁, D₂ at (x_s, σ_s),
+/// x = e^{−h}·x_n + (φ₁ − 2φ₂)·h·D₁ + 2φ₂·h·D₂ with φ₁ = (1 − e^{−h})/h, φ₂ = (e^{−h} − 1 + h)/h² (sd.cpp's
+/// φ₁(−h), φ₂(−h); here computed without cancellation); then, when σ_{n+1} > 0 and σ_up > 0,
+/// x_{n+1} = a·x + s_noise·σ_up·z, z ~ N(0, I) from the engine. A VP process finds the stage's time by
+/// bisection on σ/α. sd.cpp's default η for res_2s is 0 (deterministic), here too.
+///
+/// Model calls: 2 per step; 1 when σ_down = 0 (the interval ending at σ = 0; VE with η large). The noise
+/// source is called once per interval that adds noise (η·s_noise > 0, σ_{n+1} > 0), in grid order, in the
+/// call that completes the interval (after the stage's model call), before x changes; with η = 0 never.
+/// The grid's σ/α must decrease strictly. `s_noise` scales each draw (not in sd.cpp: 1 there).
+/// @par Cost: 2 model calls per step (see above); one pass over memory per call plus copies of x_n and D₁;
+/// 2 temporaries (x_n, D₁) and 1 for the draw when η·s_noise > 0.
+struct res_2s {
+  /// Noise per step: 0 deterministic (sd.cpp's default for res_2s), 1 ancestral; finite, >= 0 (flow: values
+  /// above 1 act as 1).
+  double eta = 0.0;
+  /// Scale of each draw (not in sd.cpp); finite, >= 0.
+  double s_noise = 1.0;
+  static constexpr bool stochastic = true;
+  static constexpr bool keeps_first_output = true;
+  static constexpr const char* name = "res_2s";
+  template <class S, class P, class Ops>
+  using stepper = detail::two_stage_stepper<res_2s, S, P>;
+};
+
+namespace detail {
+
+/// The plan of one interval of `res_2s` (see its documentation).
+template <class Stage>
+two_stage_plan two_stage_plan_of(const res_2s&, double eta, double s_noise, const two_stage_interval& in,
+                                 Stage&& stage) {
+  two_stage_plan p;
+  const double s0 = in.s0, s1 = in.s1, a = in.a, b = in.b;
+  const ancestral_step st = in.flow ? ancestral_step_flow(s0, s1, eta) : ancestral_step_ve(s0, s1, eta);
+  const double down = st.sigma_down;
+  const bool adds = s1 > 0.0 && st.sigma_up > 0.0;  // sd.cpp scales x by a and adds noise only then
+  const double k = adds && in.flow ? st.alpha_ratio : 1.0;
+  p.noisy = adds && in.active;
+  if (p.noisy) p.cz = b * s_noise * st.sigma_up;
+  p.two = down != 0.0 && s0 != 0.0;
+  if (!p.two) {  // x = D₁
+    p.c1 = b * k;
+    return p;
+  }
+  const double h = std::log(s0 / down);
+  p.stage = stage(s0 * std::exp(-0.5 * h));
+  plan_ddim_stage(p, s0, a);
+  const double w2 = 2.0 * psi(2, h) / h;  // 2φ₂·h = 2ψ₂(h)/h
+  p.cx = b * k * (down / s0) / a;
+  p.c1 = b * k * (psi(1, h) - w2);
+  p.c2 = b * k * w2;
+  return p;
+}
+
+}  // namespace detail
+}  // namespace stork
+// ---- end stork/methods/res_2s.hpp
 
 // ---- begin stork/methods/rkg2.hpp
 /// @file
@@ -4855,6 +6352,283 @@ class unipc_stepper {
 }  // namespace stork
 // ---- end stork/methods/unipc.hpp
 
+namespace stork {
+
+namespace detail {
+/// Every method type of the menu (one alternative each).
+using method_variant = std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm,
+                                    euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, dpmpp_2s_ancestral, ddim_trailing,
+                                    res_2s, er_sde, lcm, tcd>;
+}  // namespace detail
+
+/// @brief A method chosen at run time: one of the library's method types with its options, and its
+/// canonical name.
+///
+/// Made by `method_from_name`, or from a typed method (`any_method("stork4", stork::stork4{})`); run by
+/// `make_scheduler` (an `any_scheduler<S>`) and `integrate` like a typed method.
+class any_method {
+ public:
+  /// A typed method under a name of your choice (the menu's canonical names come from `method_from_name`).
+  template <class Method, class = std::enable_if_t<std::is_constructible_v<detail::method_variant, Method>>>
+  any_method(std::string_view name, Method m) : name_(name), method_(std::move(m)) {}
+  /// One of the menu's methods under its name.
+  any_method(std::string_view name, detail::method_variant m) : name_(name), method_(std::move(m)) {}
+
+  /// The canonical name (for `method_from_name("euler_ancestral", "")`: "euler_a").
+  std::string_view name() const noexcept { return name_; }
+  /// True when the method adds noise: `make_scheduler` / `integrate` need a noise source.
+  bool stochastic() const noexcept {
+    return std::visit([](const auto& m) { return detail::is_stochastic_v<detail::remove_cvref_t<decltype(m)>>; },
+                      method_);
+  }
+  /// Calls `f(method)` with the typed method (`std::visit`).
+  template <class F>
+  decltype(auto) visit(F&& f) const {
+    return std::visit(std::forward<F>(f), method_);
+  }
+  /// The typed method, if it is a `Method` (else nullptr).
+  template <class Method>
+  const Method* get_if() const noexcept {
+    return std::get_if<Method>(&method_);
+  }
+
+ private:
+  std::string_view name_;
+  detail::method_variant method_;
+};
+
+/// @brief One entry of the menu: the canonical name, the other spellings, the option keys, what it is.
+struct method_entry {
+  std::string_view name;     ///< canonical: stable-diffusion.cpp's spelling where it has the method
+  std::string_view aliases;  ///< other accepted spellings (ComfyUI's, stork's type name), space-separated
+  std::string_view keys;     ///< accepted option keys, space-separated
+  std::string_view summary;  ///< what it is, the defining code, model calls per step
+  detail::method_variant (*make)(const detail::key_value_options&);
+};
+
+namespace detail {
+
+inline stork::variant parse_variant(const key_value_options& o) {
+  return o.choice("variant", "corrected", {"corrected", "reference"}) == "reference" ? stork::variant::reference
+                                                                                     : stork::variant::corrected;
+}
+inline stork::extrapolate parse_extrapolate(const key_value_options& o) {
+  return o.choice("extrapolate", "model_output", {"model_output", "velocity"}) == "velocity"
+             ? stork::extrapolate::velocity
+             : stork::extrapolate::model_output;
+}
+inline stork::startup parse_startup(const key_value_options& o, stork::startup fallback) {
+  const std::string_view s = o.choice("startup", "", {"automatic", "runge_kutta", "multistep"});
+  if (s == "automatic") return stork::startup::automatic;
+  if (s == "runge_kutta") return stork::startup::runge_kutta;
+  if (s == "multistep") return stork::startup::multistep;
+  return fallback;
+}
+template <class M>
+M parse_stork(const key_value_options& o) {
+  M m;
+  m.stages = o.integer("stages", m.stages);
+  m.derivative_order = o.integer("derivative_order", m.derivative_order);
+  m.variant = parse_variant(o);
+  m.extrapolate = parse_extrapolate(o);
+  m.startup = parse_startup(o, m.startup);
+  return m;
+}
+template <class M>
+M parse_stages(const key_value_options& o) {
+  M m;
+  m.stages = o.integer("stages", m.stages);
+  return m;
+}
+template <class M>
+M parse_eta(const key_value_options& o) {
+  M m;
+  m.eta = o.real("eta", m.eta);
+  m.s_noise = o.real("s_noise", m.s_noise);
+  return m;
+}
+
+/// The menu, in stable-diffusion.cpp's order, then the methods only stork has.
+inline const std::vector<method_entry>& menu_table() {
+  static const std::vector<method_entry> table{
+      {"euler", "ddim", "", "Euler in the model's own time (k-diffusion sample_euler); ComfyUI's ddim; 1 call/step",
+       [](const key_value_options&) -> method_variant { return euler{}; }},
+      {"euler_a", "euler_ancestral", "eta s_noise",
+       "Euler ancestral (k-diffusion sample_euler_ancestral; stable-diffusion.cpp's flow rule for flow models); "
+       "1 call/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<euler_ancestral>(o); }},
+      {"heun", "", "", "Heun's 2nd order (k-diffusion sample_heun); 2 calls/step, 1 on the last",
+       [](const key_value_options&) -> method_variant { return heun{}; }},
+      {"dpm++2s_a", "dpmpp_2s_ancestral", "eta s_noise",
+       "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for flow "
+       "models); 2 calls/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<dpmpp_2s_ancestral>(o); }},
+      {"dpm++2m", "dpmpp_2m", "lower_order_final",
+       "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m, diffusers DPMSolverMultistep); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_2m m;
+         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+         return m;
+       }},
+      {"ipndm_v", "ipndm_variable", "order lower_order_final",
+       "variable-step iPNDM (stable-diffusion.cpp sample_ipndm_v; = k-diffusion's LMS at order 4); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         ipndm m;
+         m.order = o.integer("order", m.order);
+         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+         return m;
+       }},
+      {"lcm", "", "noise_scale_start noise_scale_end",
+       "latent consistency sampling (stable-diffusion.cpp sample_lcm); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant {
+         lcm m;
+         m.noise_scale_start = o.real("noise_scale_start", m.noise_scale_start);
+         if (o.has("noise_scale_end")) m.noise_scale_end = o.real("noise_scale_end", 0.0);
+         return m;
+       }},
+      {"ddim_trailing", "", "eta s_noise",
+       "DDIM on a trailing grid (stable-diffusion.cpp sample_ddim_trailing; eta = 0 deterministic); 1 call/step",
+       [](const key_value_options& o) -> method_variant { return parse_eta<ddim_trailing>(o); }},
+      {"tcd", "", "eta num_train_timesteps beta_start beta_end",
+       "trajectory consistency distillation sampling (stable-diffusion.cpp sample_tcd, γ = eta); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         tcd m;
+         m.eta = o.real("eta", m.eta);
+         m.num_train_timesteps = o.integer("num_train_timesteps", m.num_train_timesteps);
+         m.beta_start = o.real("beta_start", m.beta_start);
+         m.beta_end = o.real("beta_end", m.beta_end);
+         return m;
+       }},
+      {"res_2s", "", "eta s_noise",
+       "RES 2-stage exponential integrator (stable-diffusion.cpp sample_res_2s); 2 calls/step",
+       [](const key_value_options& o) -> method_variant { return parse_eta<res_2s>(o); }},
+      {"er_sde", "", "eta s_noise",
+       "extended-reverse-time SDE solver (stable-diffusion.cpp sample_er_sde); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<er_sde>(o); }},
+      {"dpm++2m_sde", "dpmpp_2m_sde", "eta s_noise solver",
+       "DPM-Solver++(2M) SDE (k-diffusion sample_dpmpp_2m_sde, midpoint or heun); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
+         m.solver = o.choice("solver", "midpoint", {"midpoint", "heun"}) == "heun" ? sde_solver::heun
+                                                                                    : sde_solver::midpoint;
+         return m;
+       }},
+      {"dpm++2m_sde_heun", "dpmpp_2m_sde_heun", "eta s_noise",
+       "DPM-Solver++(2M) SDE with the heun solver (ComfyUI dpmpp_2m_sde_heun); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
+         m.solver = sde_solver::heun;
+         return m;
+       }},
+      {"dpm++3m", "dpmpp_3m", "lower_order_final",
+       "DPM-Solver++(3M) (diffusers DPMSolverMultistep, solver_order 3); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_3m m;
+         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+         return m;
+       }},
+      {"dpm++3m_sde", "dpmpp_3m_sde", "eta s_noise",
+       "DPM-Solver++(3M) SDE (k-diffusion sample_dpmpp_3m_sde); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<dpmpp_3m_sde>(o); }},
+      {"unipc", "uni_pc_bh2", "order lower_order_final corrector",
+       "UniPC, B(h) = e^h − 1 (diffusers UniPCMultistepScheduler, ComfyUI uni_pc_bh2); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         unipc m;
+         m.order = o.integer("order", m.order);
+         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+         m.corrector = o.boolean("corrector", m.corrector);
+         return m;
+       }},
+      {"stork2", "", "stages derivative_order variant extrapolate startup",
+       "STORK-2 (RKG2 stages, Taylor-extrapolated velocities; Tan et al. 2025); 1 call/step",
+       [](const key_value_options& o) -> method_variant { return parse_stork<stork2>(o); }},
+      {"stork4", "", "stages derivative_order variant extrapolate startup",
+       "STORK-4 (ROCK4 stages, Taylor-extrapolated velocities; Tan et al. 2025); 1 call/step",
+       [](const key_value_options& o) -> method_variant { return parse_stork<stork4>(o); }},
+      {"rkg2", "", "stages", "classic RKG2 (every stage a model call): `stages` calls/step",
+       [](const key_value_options& o) -> method_variant { return parse_stages<rkg2>(o); }},
+      {"rock4", "", "stages", "classic ROCK4 (every stage a model call): `stages` calls/step",
+       [](const key_value_options& o) -> method_variant { return parse_stages<rock4>(o); }},
+  };
+  return table;
+}
+
+/// Space-separated words of `list` into a vector of views.
+inline std::vector<std::string_view> words(std::string_view list) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < list.size()) {
+    while (i < list.size() && list[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < list.size() && list[j] != ' ') ++j;
+    if (j > i) out.push_back(list.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace detail
+
+/// @brief Every entry of the menu, in stable-diffusion.cpp's order, then stork's own methods.
+inline const std::vector<method_entry>& method_menu() { return detail::menu_table(); }
+
+/// @brief Every canonical method name, in the menu's order.
+inline const std::vector<std::string_view>& method_names() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> n;
+    for (const method_entry& e : detail::menu_table()) n.push_back(e.name);
+    return n;
+  }();
+  return names;
+}
+
+/// @brief The method called `name` (a canonical name, or one of its aliases: stable-diffusion.cpp's,
+/// ComfyUI's or stork's spelling) with the options `options` ("key=value,key=value", stable-diffusion.cpp's
+/// `extra_sample_args` syntax; see `method_menu()` for each method's keys).
+///
+/// Throws stork::error for an unknown name (the message lists every accepted name), an unknown option key
+/// (the message lists the method's keys), a malformed value, or an invalid one (e.g. `stages=0`, checked when
+/// the method is run, like a typed method's options).
+/// @code
+/// const stork::any_method m = stork::method_from_name("dpm++2s_a", "eta=0.5");
+/// auto sch = stork::make_scheduler(m, sigmas, x, stork::ve{}, noise);
+/// @endcode
+inline any_method method_from_name(std::string_view name, std::string_view options = "") {
+  const std::string_view key = detail::trim_blanks(name);
+  for (const method_entry& e : detail::menu_table()) {
+    bool match = key == e.name;
+    for (std::string_view a : detail::words(e.aliases)) match = match || key == a;
+    if (!match) continue;
+    const std::string where = "method_from_name(\"" + std::string(e.name) + "\")";
+    const detail::key_value_options o(where, options, detail::words(e.keys));
+    return any_method(e.name, e.make(o));
+  }
+  std::string accepted;
+  for (const method_entry& e : detail::menu_table()) {
+    accepted += accepted.empty() ? "" : ", ";
+    accepted += e.name;
+    for (std::string_view a : detail::words(e.aliases)) accepted.append(" (").append(a).append(")");
+  }
+  detail::fail_text("method_from_name", "name", name, "unknown method; accepted: " + accepted);
+}
+
+}  // namespace stork
+// ---- end stork/menu/any_method.hpp
+
+// ---- begin stork/menu/any_scheduler.hpp
+/// @file
+/// @brief `stork::any_scheduler<S>`: the engine-owned loop over a method chosen at run time
+/// (`stork::any_method`), and `make_scheduler` / `integrate` for an `any_method`.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+
 // ---- begin stork/model/field.hpp
 /// @file
 /// @brief The model callback: the `VelocityField` concept and `stork::field`, the one adapter that pairs a
@@ -4982,6 +6756,494 @@ inline constexpr bool parameterised_field =
 }  // namespace detail
 }  // namespace stork
 // ---- end stork/model/field.hpp
+
+// ---- begin stork/scheduler.hpp
+/// @file
+/// @brief The two fronts of every method: the engine-owned loop (`make_scheduler`) and `integrate`.
+///
+/// `integrate` is the scheduler loop with the model called for you: one implementation, so the two
+/// agree bit for bit.
+
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+
+namespace stork {
+
+/// @brief What a run cost: `nfe` = model calls made, `steps` = intervals of the user's grid.
+struct stats {
+  std::size_t nfe = 0;
+  std::size_t steps = 0;
+};
+
+/// @brief A method together with its time grid, stepping one model evaluation at a time.
+///
+/// Usage (the engine owns the loop and the model):
+/// @code
+/// auto sch = stork::make_scheduler(stork::stork4{}, sigmas, x);
+/// while (!sch.done()) { model(x, sch.time(), v); sch.step(v, x); }
+/// // or zero-copy: model(x, sch.time(), sch.output_buffer()); sch.step(x);
+/// @endcode
+/// Between calls, `x` is the state at which the model must be evaluated next (a stage state for
+/// multi-stage methods); once `done()`, it is the final state. All temporaries are allocated by the
+/// constructor: `step` never allocates.
+///
+/// Members:
+/// - `time()`: the time at which the model must be evaluated next (once done, the last grid time);
+/// - `interval()`: the grid interval [t_n, t_{n+1}] that evaluation belongs to (n = number of intervals
+///   for a VP run's final denoise);
+/// - `at_grid_point()`: true when it is at t_n (a step's own call), false for a stage inside the interval;
+/// - `output_buffer()`: a buffer to write the model output into, then `step(x)`: the multistep methods
+///   keep it as their history entry without a copy;
+/// - `step(out, x)` / `step(x)`: consume the output at (x, time()) and move x on;
+/// - `denoised(out, x, dst)`: the x̂₀ preview of an output at (x, time()), for parameterisations with a
+///   denoise;
+/// - `nfe()`, `done()`, `ops()`: model outputs consumed, whether the grid is integrated, the state
+///   operations.
+///
+/// stable-diffusion.cpp's step index is `at_grid_point() ? interval() + 1 : −(interval() + 1)`.
+/// @tparam Method euler, heun, rkg2, rock4, stork2, stork4, … (anything with a nested `stepper`).
+/// @tparam S      the state type.
+/// @tparam P      what the model returns (`flow_velocity`, or `model<Process>`).
+/// @tparam Ops    the state operations (`state_ops<S>`, or an engine's own `StateOps` object).
+/// @tparam Noise  the noise source of a stochastic method (none for the others).
+template <class Method, class S, STORK_CONCEPT(Parameterisation) P = flow_velocity, class Ops = state_ops<S>,
+          class Noise = detail::no_noise>
+class scheduler {
+  static_assert(
+      is_state_ops_v<Ops, S>,
+      "stork: no state operations for this state type: specialise stork::state_ops<S> (make_like, lincomb) "
+      "or pass an object with make_like and lincomb members to make_scheduler / integrate");
+  static constexpr bool stochastic = detail::is_stochastic_v<Method>;
+  static_assert(
+      !stochastic || !std::is_same_v<Noise, detail::no_noise>,
+      "stork: this method adds noise: pass a noise source, a callable noise(S& out) that fills out with "
+      "standard-normal draws, to make_scheduler / integrate");
+  static_assert(
+      stochastic || std::is_same_v<Noise, detail::no_noise>,
+      "stork: this method adds no noise: drop the noise source (stochastic methods: euler_ancestral, "
+      "dpmpp_2m_sde, dpmpp_3m_sde)");
+
+ public:
+  using stepper_type = typename Method::template stepper<S, P, Ops>;
+
+  scheduler(const Method& method, span<const double> times, const S& x, const P& param = {},
+            sampler_options options = {}, Ops ops = {}, Noise noise = {})
+      : ops_(std::move(ops)),
+        stepper_((validate(param, times), method), times, x, param, ops_),
+        noise_(std::move(noise)),
+        options_(options),
+        param_(param) {
+    if (!done()) check_coefficients("scheduler", time());
+    if constexpr (detail::ops_size<Ops, S>) size_ = ops_.size(x);
+    if constexpr (detail::ops_all_finite<Ops, S>)
+      if (options_.check_finite && !ops_.all_finite(x))
+        throw error("stork: scheduler: x (the initial state) contains NaN or Inf");
+    if constexpr (!has_slot) own_output_.emplace(ops_.make_like(x));
+  }
+
+  /// Time at which the engine must evaluate the model next (once done(), the last grid time).
+  double time() const noexcept { return stepper_.time(); }
+  /// True once the whole grid has been integrated.
+  bool done() const noexcept { return stepper_.done(); }
+  /// Model outputs consumed so far.
+  std::size_t nfe() const noexcept { return nfe_; }
+  /// The grid interval [t_n, t_{n+1}] the next evaluation belongs to: n.
+  std::size_t interval() const noexcept { return stepper_.interval(); }
+  /// True when the next evaluation is at the grid point t_n, false for a stage inside the interval.
+  bool at_grid_point() const noexcept { return stepper_.at_grid_point(); }
+
+  /// @brief A buffer the engine may write the next model output into before calling `step(x)`.
+  /// For STORK, DPM-Solver++, UniPC and iPNDM it is the history entry the output becomes, so nothing is
+  /// copied; for the other methods a buffer of the scheduler's own (one state, allocated up front).
+  S& output_buffer() noexcept {
+    if constexpr (has_slot)
+      return stepper_.output_slot();
+    else
+      return *own_output_;
+  }
+
+  /// @brief Consumes the model output at (x, time()) and moves x to the next evaluation point.
+  /// Throws stork::error (x and the scheduler unchanged) if called after done(), if `out` or `x` has
+  /// the wrong size, if they are the same object, if `out` holds NaN/Inf (unless `check_finite` is
+  /// off), if the parameterisation's coefficients are not finite at time(), if the method's step
+  /// weights overflow double precision, or if a stochastic method's noise source misbehaves.
+  /// @par Cost: the method's passes over memory for one stage; no allocation.
+  void step(const S& model_output, S& x) {
+    if (done())
+      throw error("stork: scheduler::step: called after done() (nfe = " + std::to_string(nfe_) +
+                  "): the grid is fully integrated");
+    if constexpr (detail::ops_size<Ops, S>) {
+      const std::size_t no = ops_.size(model_output), nx = ops_.size(x);
+      if (no != size_)
+        detail::fail("scheduler::step", "model output size", no, "expected " + std::to_string(size_));
+      if (nx != size_) detail::fail("scheduler::step", "x size", nx, "expected " + std::to_string(size_));
+    }
+    if (&model_output == &x)
+      throw error(
+          "stork: scheduler::step: model_output = x (the same object) is invalid (the model output must be "
+          "written to a buffer other than x)");
+    check_coefficients("scheduler::step", time());
+    if constexpr (detail::ops_all_finite<Ops, S>)
+      if (options_.check_finite && !ops_.all_finite(model_output))
+        throw error("stork: scheduler::step: the model output at t = " + detail::describe(time()) +
+                    " contains NaN or Inf (nfe = " + std::to_string(nfe_) + ")");
+    if constexpr (stochastic) {
+      detail::checked_noise<Noise, Ops, S> noise{noise_, ops_, size_, options_.check_finite};
+      stepper_.advance(ops_, model_output, x, noise);
+    } else {
+      stepper_.advance(ops_, model_output, x);
+    }
+    ++nfe_;
+  }
+  /// @brief `step(output_buffer(), x)`: the model output was written into `output_buffer()`.
+  void step(S& x) { step(output_buffer(), x); }
+
+  /// @brief The x̂₀ preview of a model output `out` at (x, time()): dst = c·x + d·out (one pass). For
+  /// DPM-Solver++/UniPC this is the data prediction they step with; STORK and the others do not need it.
+  void denoised(const S& out, const S& x, S& dst) {
+    static_assert(detail::has_denoise<P>,
+                  "stork: scheduler::denoised needs a parameterisation with denoise(t): stork::model<Process>");
+    const affine_velocity c = param_.denoise(time());
+    detail::comb<2>(ops_, dst, {c.state, c.output}, {&x, &out});
+  }
+
+  const stepper_type& stepper() const noexcept { return stepper_; }
+  Ops& ops() noexcept { return ops_; }
+  const P& param() const noexcept { return param_; }
+
+ private:
+  template <class T>
+  using output_slot_t = decltype(std::declval<T&>().output_slot());
+  template <class T>
+  using validate_t = decltype(std::declval<const T&>().validate(std::declval<span<const double>>()));
+  static constexpr bool has_slot = detail::is_detected_exact_v<S&, output_slot_t, stepper_type>;
+
+  /// Lets a parameterisation check its own domain (e.g. VP times in (0, 1]) before anything else.
+  static void validate(const P& param, span<const double> times) {
+    if constexpr (detail::is_detected_v<validate_t, P>) param.validate(times);
+  }
+  /// Throws unless the velocity (and, for a noise process, the denoise) coefficients are finite at t:
+  /// e.g. an ε flow model at σ = 1, a denoiser at σ = 0, or β so large that α underflows to 0.
+  void check_coefficients(const char* where, double t) const {
+    if constexpr (!detail::is_identity_v<P>) {
+      const affine_velocity v = param_.affine(t);
+      if (!std::isfinite(v.state) || !std::isfinite(v.output))
+        detail::fail(where, "t", t,
+                     "the parameterisation's velocity coefficients are not finite there: state = " +
+                         detail::describe(v.state) + ", output = " + detail::describe(v.output));
+      if constexpr (detail::has_denoise<P>) {
+        const affine_velocity d = param_.denoise(t);
+        if (!std::isfinite(d.state) || !std::isfinite(d.output))
+          detail::fail(where, "t", t,
+                       "the parameterisation's denoise coefficients are not finite there: state = " +
+                           detail::describe(d.state) + ", output = " + detail::describe(d.output));
+      }
+    }
+  }
+
+  Ops ops_;  // first: the stepper's constructor allocates through it
+  stepper_type stepper_;
+  Noise noise_;
+  sampler_options options_;
+  P param_;
+  std::optional<S> own_output_;  // output_buffer() of the methods without a history
+  std::size_t size_ = 0;
+  std::size_t nfe_ = 0;
+};
+
+/// @brief The engine-owned loop: a scheduler for `method` over the strictly monotone grid `times`.
+///
+/// After `x`, in any order (each at most once):
+/// - a parameterisation (`stork::model<Process>{.process, .prediction}`) or a bare noise process, which
+///   means `model<Process>` with the process's usual prediction (VP: ε, `ve`: a denoiser's x̂₀,
+///   `rectified_flow`: the velocity) — `make_scheduler(method, taus, x, stork::vp_linear{})` runs an ε
+///   model; without one the model output is the velocity (`flow_velocity`);
+/// - `stork::sampler_options`;
+/// - a state-operations object (`StateOps`): an engine's allocator or context; default `state_ops<S>`;
+/// - a noise source `noise(S& out)` filling out with N(0, 1) draws, for the stochastic methods only.
+template <class Method, class S, class... Args>
+auto make_scheduler(const Method& method, span<const double> times, const S& x, Args&&... args) {
+  using namespace detail;
+  check_arguments<S, /*allow_param=*/true, /*allow_observer=*/false, Args...>();
+  auto param = as_parameterisation(pick<arg_kind::param, S>(flow_velocity{}, std::forward<Args>(args)...));
+  auto ops = pick_ops<S>(std::forward<Args>(args)...);
+  auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
+  const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
+  return scheduler<Method, S, decltype(param), decltype(ops), decltype(noise)>(
+      method, times, x, param, options, std::move(ops), std::move(noise));
+}
+
+namespace detail {
+
+template <class Method, class S, class Model, class P, class Ops, class Noise, class Observer>
+stats run(const Method& method, Model& model, const P& param, S& x, span<const double> times,
+          sampler_options options, Ops ops, Noise noise, Observer observer) {
+  S work = ops.make_like(x);
+  copy(ops, work, x);
+  scheduler<Method, S, P, Ops, Noise> sch(method, times, work, param, options, ops, std::move(noise));
+  constexpr bool observed = !std::is_same_v<Observer, no_observer>;
+  std::optional<S> preview;
+  if constexpr (observed && has_denoise<P>) preview.emplace(ops.make_like(x));
+  while (!sch.done()) {
+    S& out = sch.output_buffer();
+    model(std::as_const(work), sch.time(), out);
+    if constexpr (observed) {
+      if (sch.at_grid_point()) {
+        if constexpr (has_denoise<P>) sch.denoised(out, work, *preview);
+        observer(step_info<S>{sch.interval(), sch.time(), work, out, preview ? &*preview : nullptr});
+      }
+    }
+    sch.step(work);
+  }
+  copy(ops, x, work);  // x changes only when the whole run succeeded
+  return {sch.nfe(), times.size() - 1};
+}
+
+}  // namespace detail
+
+/// @brief Integrates x over the strictly monotone grid `times` (from times.front() to times.back()).
+///
+/// `f(x, t, v)` is a velocity field, or what `stork::field(model, process, prediction)` returns (the
+/// model's raw output then reaches the method). Exactly the computation of the `make_scheduler` loop,
+/// writing each model output straight into `output_buffer()`. After `times`, in any order (each at most
+/// once): `stork::sampler_options`; a state-operations object; a noise source `noise(S& out)` (the
+/// stochastic methods need one, the others take none); an observer `observer(const stork::step_info<S>&)`
+/// called at every grid point after the model call there (with the x̂₀ preview where the
+/// parameterisation has one: one more pass and one more state). If anything throws (bad input, the
+/// model's own exception), x is left as it was.
+/// @par Cost: the method's model calls per step; one working state up front plus the method's temporaries.
+template <class Method, class S, class F, class... Args,
+          std::enable_if_t<std::is_invocable_v<F&, const S&, double, S&> ||
+                               detail::parameterised_field<detail::remove_cvref_t<F>>,
+                           int> = 0>
+stats integrate(const Method& method, F&& f, S& x, span<const double> times, Args&&... args) {
+  using namespace detail;
+  check_arguments<S, /*allow_param=*/false, /*allow_observer=*/true, Args...>();
+  auto ops = pick_ops<S>(std::forward<Args>(args)...);
+  auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
+  auto observer = pick<arg_kind::observer, S>(no_observer{}, std::forward<Args>(args)...);
+  const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
+  if constexpr (parameterised_field<detail::remove_cvref_t<F>>) {
+    auto&& model = f.model();
+    return run(method, model, f.param(), x, times, options, std::move(ops), std::move(noise),
+               std::move(observer));
+  } else {
+    return run(method, f, flow_velocity{}, x, times, options, std::move(ops), std::move(noise),
+               std::move(observer));
+  }
+}
+
+}  // namespace stork
+// ---- end stork/scheduler.hpp
+
+namespace stork {
+
+/// @brief A scheduler whose method was chosen at run time: the members of `stork::scheduler` behind one
+/// virtual call each.
+///
+/// Made by `make_scheduler(any_method, times, x, ...)`; the typed scheduler of the chosen method lives inside
+/// (allocated once, by the constructor), so a step computes exactly what the typed loop computes, bit for bit,
+/// and allocates nothing. Usage is the typed loop's:
+/// @code
+/// auto sch = stork::make_scheduler(stork::method_from_name("dpm++2m", ""), sigmas, x, stork::ve{});
+/// while (!sch.done()) { model(x, sch.time(), d); sch.step(d, x); }
+/// @endcode
+/// @par Cost: the typed method's, plus one indirect call per member call (bench/step_bench: any_method).
+template <class S>
+class any_scheduler {
+ public:
+  /// Time at which the engine must evaluate the model next (once done(), the last grid time).
+  double time() const noexcept { return impl_->time(); }
+  /// True once the whole grid has been integrated.
+  bool done() const noexcept { return impl_->done(); }
+  /// Model outputs consumed so far.
+  std::size_t nfe() const noexcept { return impl_->nfe(); }
+  /// The grid interval [t_n, t_{n+1}] the next evaluation belongs to: n.
+  std::size_t interval() const noexcept { return impl_->interval(); }
+  /// True when the next evaluation is at the grid point t_n, false for a stage inside the interval.
+  bool at_grid_point() const noexcept { return impl_->at_grid_point(); }
+  /// A buffer the engine may write the next model output into before calling `step(x)`.
+  S& output_buffer() noexcept { return impl_->output_buffer(); }
+  /// Consumes the model output at (x, time()) and moves x on (see `scheduler::step`).
+  void step(const S& model_output, S& x) { impl_->step(model_output, x); }
+  /// `step(output_buffer(), x)`.
+  void step(S& x) { impl_->step(impl_->output_buffer(), x); }
+  /// The x̂₀ preview of a model output at (x, time()); stork::error when the parameterisation has none.
+  void denoised(const S& out, const S& x, S& dst) { impl_->denoised(out, x, dst); }
+  /// The canonical name of the method.
+  std::string_view method_name() const noexcept { return name_; }
+
+  /// @cond internal
+  struct base {
+    virtual ~base() = default;
+    virtual double time() const noexcept = 0;
+    virtual bool done() const noexcept = 0;
+    virtual std::size_t nfe() const noexcept = 0;
+    virtual std::size_t interval() const noexcept = 0;
+    virtual bool at_grid_point() const noexcept = 0;
+    virtual S& output_buffer() noexcept = 0;
+    virtual void step(const S& out, S& x) = 0;
+    virtual void denoised(const S& out, const S& x, S& dst) = 0;
+  };
+  any_scheduler(std::string_view name, std::unique_ptr<base> impl) : name_(name), impl_(std::move(impl)) {}
+  /// @endcond
+
+ private:
+  std::string_view name_;
+  std::unique_ptr<base> impl_;
+};
+
+namespace detail {
+
+/// The typed scheduler behind an `any_scheduler`.
+template <class S, class Sch, class P>
+class any_scheduler_impl final : public any_scheduler<S>::base {
+ public:
+  template <class... A>
+  explicit any_scheduler_impl(A&&... a) : sch_(std::forward<A>(a)...) {}
+  double time() const noexcept override { return sch_.time(); }
+  bool done() const noexcept override { return sch_.done(); }
+  std::size_t nfe() const noexcept override { return sch_.nfe(); }
+  std::size_t interval() const noexcept override { return sch_.interval(); }
+  bool at_grid_point() const noexcept override { return sch_.at_grid_point(); }
+  S& output_buffer() noexcept override { return sch_.output_buffer(); }
+  void step(const S& out, S& x) override { sch_.step(out, x); }
+  void denoised(const S& out, const S& x, S& dst) override {
+    if constexpr (has_denoise<P>)
+      sch_.denoised(out, x, dst);
+    else
+      throw error("stork: any_scheduler::denoised: the model's parameterisation has no x̂₀ (pass a process or "
+                  "stork::model<Process>)");
+  }
+
+ private:
+  Sch sch_;
+};
+
+/// What an `any_method` can run with: a process (`model<Process>`) or a plain flow velocity; every method of
+/// the menu accepts both.
+template <class P>
+inline constexpr bool menu_parameterisation_v = process_model<P> || std::is_same_v<P, flow_velocity>;
+
+[[noreturn]] inline void missing_noise(std::string_view who, std::string_view method) {
+  throw error("stork: " + std::string(who) + ": the method " + std::string(method) +
+              " adds noise: pass a noise source noise(S& out) that fills out with standard-normal draws");
+}
+
+template <class M>
+using eta_member_t = decltype(std::declval<const M&>().eta);
+
+/// True unless the method's options make it add no noise (a stochastic method with `eta = 0`, e.g.
+/// ddim_trailing's and tcd's defaults): such a run needs no noise source.
+template <class M>
+bool adds_noise(const M& m) noexcept {
+  if constexpr (is_detected_v<eta_member_t, M>)
+    return m.eta != 0.0;
+  else
+    return true;
+}
+
+/// The noise source of a stochastic method run without one because it adds no noise: never called (if it
+/// were, the method's options were misread: an error, before anything changes).
+struct absent_noise {
+  std::string_view method;
+  template <class S>
+  void operator()(S&) const {
+    missing_noise("noise source", method);
+  }
+};
+
+}  // namespace detail
+
+/// @brief The engine-owned loop for a method chosen at run time: an `any_scheduler<S>`.
+///
+/// The arguments after `x` are `make_scheduler`'s (a process or `model<Process>`, `sampler_options`, a
+/// state-operations object, a noise source), each at most once. The noise source is handed to the method
+/// only if it is stochastic; a stochastic method without one throws stork::error (the typed front rejects it
+/// at compile time) unless its options add no noise (`eta = 0`).
+/// @par Cost: the typed scheduler's temporaries plus one heap allocation (the scheduler itself), all in the
+/// constructor.
+template <class S, class... Args>
+any_scheduler<S> make_scheduler(const any_method& method, span<const double> times, const S& x, Args&&... args) {
+  using namespace detail;
+  check_arguments<S, /*allow_param=*/true, /*allow_observer=*/false, Args...>();
+  auto param = as_parameterisation(pick<arg_kind::param, S>(flow_velocity{}, std::forward<Args>(args)...));
+  using P = remove_cvref_t<decltype(param)>;
+  static_assert(menu_parameterisation_v<P>,
+                "stork: a method chosen at run time needs a noise process or stork::model<Process> (or a plain "
+                "flow velocity)");
+  auto ops = pick_ops<S>(std::forward<Args>(args)...);
+  using Ops = remove_cvref_t<decltype(ops)>;
+  auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
+  using Noise = remove_cvref_t<decltype(noise)>;
+  const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
+  std::unique_ptr<typename any_scheduler<S>::base> impl = method.visit([&](const auto& m) {
+    using M = remove_cvref_t<decltype(m)>;
+    std::unique_ptr<typename any_scheduler<S>::base> p;
+    if constexpr (is_stochastic_v<M>) {
+      if constexpr (std::is_same_v<Noise, no_noise>) {
+        if (adds_noise(m)) missing_noise("make_scheduler", method.name());
+        using Sch = scheduler<M, S, P, Ops, absent_noise>;
+        p = std::make_unique<any_scheduler_impl<S, Sch, P>>(m, times, x, param, options, ops,
+                                                            absent_noise{method.name()});
+      } else {
+        using Sch = scheduler<M, S, P, Ops, Noise>;
+        p = std::make_unique<any_scheduler_impl<S, Sch, P>>(m, times, x, param, options, ops, noise);
+      }
+    } else {
+      using Sch = scheduler<M, S, P, Ops>;
+      p = std::make_unique<any_scheduler_impl<S, Sch, P>>(m, times, x, param, options, ops);
+    }
+    return p;
+  });
+  return any_scheduler<S>(method.name(), std::move(impl));
+}
+
+/// @brief Integrates x over `times` with a method chosen at run time: the typed `integrate` of the chosen
+/// method (the same computation, bit for bit). The arguments after `times` are `integrate`'s; the noise
+/// source is handed on only to a stochastic method, and a stochastic method without one throws stork::error.
+template <class S, class F, class... Args,
+          std::enable_if_t<std::is_invocable_v<F&, const S&, double, S&> ||
+                               detail::parameterised_field<detail::remove_cvref_t<F>>,
+                           int> = 0>
+stats integrate(const any_method& method, F&& f, S& x, span<const double> times, Args&&... args) {
+  using namespace detail;
+  check_arguments<S, /*allow_param=*/false, /*allow_observer=*/true, Args...>();
+  auto ops = pick_ops<S>(std::forward<Args>(args)...);
+  auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
+  using Noise = remove_cvref_t<decltype(noise)>;
+  auto observer = pick<arg_kind::observer, S>(no_observer{}, std::forward<Args>(args)...);
+  const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
+  return method.visit([&](const auto& m) -> stats {
+    using M = remove_cvref_t<decltype(m)>;
+    auto go = [&](auto&& model, const auto& param) -> stats {
+      static_assert(menu_parameterisation_v<remove_cvref_t<decltype(param)>>,
+                    "stork: a method chosen at run time needs a plain flow velocity or stork::field(model, "
+                    "process, prediction)");
+      if constexpr (is_stochastic_v<M>) {
+        if constexpr (std::is_same_v<Noise, no_noise>) {
+          if (adds_noise(m)) missing_noise("integrate", method.name());
+          return run(m, model, param, x, times, options, ops, absent_noise{method.name()}, observer);
+        } else
+          return run(m, model, param, x, times, options, ops, noise, observer);
+      } else {
+        return run(m, model, param, x, times, options, ops, no_noise{}, observer);
+      }
+    };
+    if constexpr (parameterised_field<remove_cvref_t<F>>)
+      return go(f.model(), f.param());
+    else
+      return go(f, flow_velocity{});
+  });
+}
+
+}  // namespace stork
+// ---- end stork/menu/any_scheduler.hpp
 
 // ---- begin stork/model/vp_discrete.hpp
 /// @file
@@ -5341,42 +7603,13 @@ class normal_noise {
 }  // namespace stork
 // ---- end stork/noise.hpp
 
-// ---- begin stork/sampler_options.hpp
-/// @file
-/// @brief What a run can be told and what it tells back: `stork::sampler_options` (run-time checks) and
-/// `stork::step_info` (what an observer of `integrate` sees at each grid point).
-
-#include <cstddef>
-
-namespace stork {
-
-/// @brief Run-time checks of a scheduler or `integrate`.
-struct sampler_options {
-  /// Reject NaN/Inf in the initial state, in every model output and in every draw of a noise source (one
-  /// extra read of each; only for states whose operations have `all_finite`). Turn off to save that pass.
-  bool check_finite = true;
-};
-
-/// @brief What an observer passed to `integrate` sees at each grid point t_i, after the model call there
-/// (k-diffusion's callback dictionary {x, i, sigma, denoised}; odeint's observer(x, t)).
-template <class S>
-struct step_info {
-  std::size_t interval;  ///< i: the grid point (the number of intervals for a VP run's final denoise call)
-  double t;              ///< times[i]
-  const S& x;            ///< the state at t
-  const S& output;       ///< the model output at (x, t)
-  const S* denoised;  ///< the x̂₀ preview of that output, or nullptr where the parameterisation has none
-};
-
-}  // namespace stork
-// ---- end stork/sampler_options.hpp
-
 // ---- begin stork/schedule.hpp
 /// @file
 /// @brief Time grids (umbrella of `stork/schedule/`): flow-matching sigmas (`stork::flow_sigmas`,
 /// diffusers' FlowMatchEulerDiscreteScheduler and its options; `stork::use_flow_sigmas`, the flow grid of
 /// diffusers' multistep schedulers), VE / k-diffusion sigmas (`stork::karras_sigmas`,
-/// `stork::exponential_sigmas`) and the reference's ε grid (`stork::vp_taus`).
+/// `stork::exponential_sigmas`), the reference's ε grid (`stork::vp_taus`), and every schedule of the
+/// engines' menus by name (`stork::sigmas_from_name`: stable-diffusion.cpp's and ComfyUI's schedulers).
 
 
 // ---- begin stork/schedule/exponential_sigmas.hpp
@@ -5602,6 +7835,1304 @@ inline std::vector<double> exponential_sigmas(int steps, const exponential_sched
 
 }  // namespace stork
 // ---- end stork/schedule/exponential_sigmas.hpp
+
+// ---- begin stork/schedule/from_name.hpp
+/// @file
+/// @brief `stork::sigmas_from_name`: every σ schedule of stable-diffusion.cpp's `--scheduler` menu and of
+/// ComfyUI's KSampler menu, chosen at run time by name, with key=value options.
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+// ---- begin stork/detail/named_schedules.hpp
+/// @file
+/// @brief Internal: the σ schedules that `stork::sigmas_from_name` offers, one function each, written from
+/// stable-diffusion.cpp's schedulers (src/runtime/denoiser.hpp, commit 97d2990) and, for ddim_uniform and
+/// linear_quadratic, ComfyUI's (comfy/samplers.py). Each returns the whole list, final 0 included; the
+/// caller validates the arguments and the result.
+///
+/// Precision: stable-diffusion.cpp computes in float, stork in double. Where float arithmetic picks an
+/// integer (a training timestep, a stage length), the same float operations are done here, so that the
+/// same integers are picked; every σ is then computed in double.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+
+// ---- begin stork/detail/noise_level_tables.hpp
+/// @file
+/// @brief Internal: the published σ tables of the Align Your Steps and GITS schedules (`sigmas_from_name`
+/// "ays" and "gits"). Data only.
+///
+/// Align Your Steps: A. Sabour, S. Fidler, K. Kreis, "Align Your Steps: Optimizing Sampling Schedules in
+/// Diffusion Models", ICML 2024 (arXiv:2404.14507); the 10-step noise levels of NVIDIA's how-to page
+/// (research.nvidia.com/labs/toronto-ai/AlignYourSteps/howto.html), as stable-diffusion.cpp's
+/// `AYSScheduler` (src/runtime/denoiser.hpp) and ComfyUI's comfy_extras/nodes_align_your_steps.py carry them.
+///
+/// GITS: D. Chen, Z. Zhou, C. Wang, C. Shen, S. Lyu, "On the Trajectory Regularity of ODE-based Diffusion
+/// Sampling", ICML 2024 (arXiv:2405.11326); the optimised SD 1.5 time steps of github.com/zju-pi/diff-sampler
+/// (gits-main) for 2…20 steps and the coefficients 0.80, 0.85, …, 1.50, as stable-diffusion.cpp's
+/// src/runtime/gits_noise.h and ComfyUI's comfy_extras/nodes_gits.py carry them. stable-diffusion.cpp's copy
+/// lacks rows of two tables that it never reads (coefficient 0.80: the 16-, 18- and 20-step rows, with
+/// other rows in their places; 1.15: the 19-step row); those rows are ComfyUI's. The 1.20 table, the only
+/// one stable-diffusion.cpp uses, is the same in both.
+
+#include <cstddef>
+
+namespace stork::detail {
+
+/// AYS noise levels for 10 steps (11 values, σ_max … σ_min), one row per model family: SD 1.5, SDXL, SVD.
+inline constexpr double ays_noise_levels[3][11] = {
+    {14.6146412293, 6.4745760956, 3.8636745985, 2.6946151520, 1.8841921177, 1.3943805092, 0.9642583904,
+     0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582},  // SD 1.5
+    {14.6146412293, 6.3184485287, 3.7681790315, 2.1811480769, 1.3405244945, 0.8620721141, 0.5550693289,
+     0.3798540708, 0.2332364134, 0.1114188177, 0.0291671582},                        // SDXL
+    {700.00, 54.5, 15.886, 7.977, 4.248, 1.789, 0.981, 0.403, 0.173, 0.034, 0.002},  // SVD
+};
+
+/// Number of GITS coefficients (0.80, 0.85, …, 1.50) and of values per coefficient (rows for n = 2…20
+/// steps, n + 1 values each: Σ (n + 1) = 228).
+inline constexpr std::size_t gits_coefficients = 15, gits_values_per_coefficient = 228;
+/// Index of the first value of the n-step row (2 <= n <= 20) in a gits_noise_levels row.
+constexpr std::size_t gits_row_offset(std::size_t n) noexcept { return n * (n + 1) / 2 - 3; }
+
+/// GITS σ tables for SD 1.5: gits_noise_levels[c] holds the rows of coefficient 0.80 + 0.05·c, the n-step
+/// row (n + 1 values from σ_max = 14.61464119 down to σ_min = 0.02916753) at gits_row_offset(n).
+// clang-format off
+inline constexpr double gits_noise_levels[gits_coefficients][gits_values_per_coefficient] = {
+    {  // coeff 0.80
+        14.61464119, 7.49001646, 0.02916753,  // 2 steps
+        14.61464119, 11.54541874, 6.77309084, 0.02916753,  // 3 steps
+        14.61464119, 11.54541874, 7.49001646, 3.07277966, 0.02916753,  // 4 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 2.05039096, 0.02916753,  // 5 steps
+        14.61464119, 12.23089790, 8.75849152, 7.49001646, 5.85520077, 2.05039096, 0.02916753,  // 6 steps
+        14.61464119, 12.23089790, 8.75849152, 7.49001646, 5.85520077, 3.07277966, 1.56271636, 0.02916753,  // 7 steps
+        14.61464119, 12.96784878, 11.54541874, 8.75849152, 7.49001646, 5.85520077, 3.07277966, 1.56271636, 0.02916753,  // 8 steps
+        14.61464119, 13.76078796, 12.23089790, 10.90732002, 8.75849152, 7.49001646, 5.85520077, 3.07277966, 1.56271636, 0.02916753,  // 9 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 10.90732002, 8.75849152, 7.49001646, 5.85520077, 3.07277966, 1.56271636, 0.02916753,  // 10 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 5.85520077, 3.07277966, 1.56271636, 0.02916753,  // 11 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 4.86714602, 3.07277966, 1.56271636, 0.02916753,  // 12 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.31284904, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 4.86714602, 3.07277966, 1.56271636, 0.02916753,  // 13 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.90732002, 10.31284904, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 4.86714602, 3.07277966, 1.56271636, 0.02916753,  // 14 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.90732002, 10.31284904, 9.24142551, 8.75849152, 8.30717278, 7.49001646, 6.14220476, 4.86714602, 3.07277966, 1.56271636, 0.02916753,  // 15 steps
+        14.61464119, 13.76078796, 12.96784878, 12.2308979, 11.54541874, 10.90732002, 10.31284904, 9.24142551, 8.75849152, 8.30717278, 7.49001646, 6.14220476, 4.86714602, 3.1956799, 1.98035145, 0.86115354, 0.02916753,  // 16 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.90732002, 10.31284904, 9.75859547, 9.24142551, 8.75849152, 8.30717278, 7.49001646, 6.14220476, 4.86714602, 3.19567990, 1.98035145, 0.86115354, 0.02916753,  // 17 steps
+        14.61464119, 13.76078796, 12.96784878, 12.2308979, 11.54541874, 10.90732002, 10.31284904, 9.75859547, 9.24142551, 8.75849152, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 4.65472794, 3.07277966, 1.84880662, 0.83188516, 0.02916753,  // 18 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.90732002, 10.31284904, 9.75859547, 9.24142551, 8.75849152, 8.30717278, 7.88507891, 7.49001646, 6.77309084, 5.85520077, 4.65472794, 3.07277966, 1.84880662, 0.83188516, 0.02916753,  // 19 steps
+        14.61464119, 13.76078796, 12.96784878, 12.2308979, 11.54541874, 10.90732002, 10.31284904, 9.75859547, 9.24142551, 8.75849152, 8.30717278, 7.88507891, 7.49001646, 6.77309084, 5.85520077, 4.86714602, 3.75677586, 2.84484982, 1.78698075, 0.803307, 0.02916753,  // 20 steps
+    },
+    {  // coeff 0.85
+        14.61464119, 7.49001646, 0.02916753,  // 2 steps
+        14.61464119, 7.49001646, 1.84880662, 0.02916753,  // 3 steps
+        14.61464119, 11.54541874, 6.77309084, 1.56271636, 0.02916753,  // 4 steps
+        14.61464119, 11.54541874, 7.11996698, 3.07277966, 1.24153244, 0.02916753,  // 5 steps
+        14.61464119, 11.54541874, 7.49001646, 5.09240818, 2.84484982, 0.95350921, 0.02916753,  // 6 steps
+        14.61464119, 12.23089790, 8.75849152, 7.49001646, 5.09240818, 2.84484982, 0.95350921, 0.02916753,  // 7 steps
+        14.61464119, 12.23089790, 8.75849152, 7.49001646, 5.58536053, 3.19567990, 1.84880662, 0.803307, 0.02916753,  // 8 steps
+        14.61464119, 12.96784878, 11.54541874, 8.75849152, 7.49001646, 5.58536053, 3.19567990, 1.84880662, 0.803307, 0.02916753,  // 9 steps
+        14.61464119, 12.96784878, 11.54541874, 8.75849152, 7.49001646, 6.14220476, 4.65472794, 3.07277966, 1.84880662, 0.803307, 0.02916753,  // 10 steps
+        14.61464119, 13.76078796, 12.23089790, 10.90732002, 8.75849152, 7.49001646, 6.14220476, 4.65472794, 3.07277966, 1.84880662, 0.803307, 0.02916753,  // 11 steps
+        14.61464119, 13.76078796, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 4.65472794, 3.07277966, 1.84880662, 0.803307, 0.02916753,  // 12 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 4.65472794, 3.07277966, 1.84880662, 0.803307, 0.02916753,  // 13 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.31284904, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 4.65472794, 3.07277966, 1.84880662, 0.803307, 0.02916753,  // 14 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.31284904, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 4.86714602, 3.60512662, 2.63833880, 1.56271636, 0.72133851, 0.02916753,  // 15 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.31284904, 9.24142551, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 4.65472794, 3.46139455, 2.45070267, 1.56271636, 0.72133851, 0.02916753,  // 16 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.31284904, 9.24142551, 8.75849152, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 4.65472794, 3.46139455, 2.45070267, 1.56271636, 0.72133851, 0.02916753,  // 17 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.90732002, 10.31284904, 9.24142551, 8.75849152, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 4.65472794, 3.46139455, 2.45070267, 1.56271636, 0.72133851, 0.02916753,  // 18 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.90732002, 10.31284904, 9.75859547, 9.24142551, 8.75849152, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 4.65472794, 3.46139455, 2.45070267, 1.56271636, 0.72133851, 0.02916753,  // 19 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.90732002, 10.31284904, 9.75859547, 9.24142551, 8.75849152, 8.30717278, 7.88507891, 7.49001646, 6.77309084, 5.85520077, 4.65472794, 3.46139455, 2.45070267, 1.56271636, 0.72133851, 0.02916753,  // 20 steps
+    },
+    {  // coeff 0.90
+        14.61464119, 6.77309084, 0.02916753,  // 2 steps
+        14.61464119, 7.49001646, 1.56271636, 0.02916753,  // 3 steps
+        14.61464119, 7.49001646, 3.07277966, 0.95350921, 0.02916753,  // 4 steps
+        14.61464119, 7.49001646, 4.86714602, 2.54230714, 0.89115214, 0.02916753,  // 5 steps
+        14.61464119, 11.54541874, 7.49001646, 4.86714602, 2.54230714, 0.89115214, 0.02916753,  // 6 steps
+        14.61464119, 11.54541874, 7.49001646, 5.09240818, 3.07277966, 1.61558151, 0.69515091, 0.02916753,  // 7 steps
+        14.61464119, 12.23089790, 8.75849152, 7.11996698, 4.86714602, 3.07277966, 1.61558151, 0.69515091, 0.02916753,  // 8 steps
+        14.61464119, 12.23089790, 8.75849152, 7.49001646, 5.85520077, 4.45427561, 2.95596409, 1.61558151, 0.69515091, 0.02916753,  // 9 steps
+        14.61464119, 12.23089790, 8.75849152, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.19988537, 1.24153244, 0.57119018, 0.02916753,  // 10 steps
+        14.61464119, 12.96784878, 10.90732002, 8.75849152, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.19988537, 1.24153244, 0.57119018, 0.02916753,  // 11 steps
+        14.61464119, 12.96784878, 11.54541874, 9.24142551, 8.30717278, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.19988537, 1.24153244, 0.57119018, 0.02916753,  // 12 steps
+        14.61464119, 12.96784878, 11.54541874, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 4.86714602, 3.75677586, 2.84484982, 1.84880662, 1.08895338, 0.52423614, 0.02916753,  // 13 steps
+        14.61464119, 13.76078796, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 4.86714602, 3.75677586, 2.84484982, 1.84880662, 1.08895338, 0.52423614, 0.02916753,  // 14 steps
+        14.61464119, 13.76078796, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 6.44769001, 5.58536053, 4.45427561, 3.32507086, 2.45070267, 1.61558151, 0.95350921, 0.45573691, 0.02916753,  // 15 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 6.44769001, 5.58536053, 4.45427561, 3.32507086, 2.45070267, 1.61558151, 0.95350921, 0.45573691, 0.02916753,  // 16 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 4.86714602, 3.91689563, 3.07277966, 2.27973175, 1.56271636, 0.95350921, 0.45573691, 0.02916753,  // 17 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.31284904, 9.24142551, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 4.86714602, 3.91689563, 3.07277966, 2.27973175, 1.56271636, 0.95350921, 0.45573691, 0.02916753,  // 18 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.31284904, 9.24142551, 8.75849152, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 4.86714602, 3.91689563, 3.07277966, 2.27973175, 1.56271636, 0.95350921, 0.45573691, 0.02916753,  // 19 steps
+        14.61464119, 13.76078796, 12.96784878, 12.23089790, 11.54541874, 10.31284904, 9.24142551, 8.75849152, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 5.09240818, 4.45427561, 3.60512662, 2.95596409, 2.19988537, 1.51179266, 0.89115214, 0.43325692, 0.02916753,  // 20 steps
+    },
+    {  // coeff 0.95
+        14.61464119, 6.77309084, 0.02916753,  // 2 steps
+        14.61464119, 6.77309084, 1.56271636, 0.02916753,  // 3 steps
+        14.61464119, 7.49001646, 2.84484982, 0.89115214, 0.02916753,  // 4 steps
+        14.61464119, 7.49001646, 4.86714602, 2.36326075, 0.803307, 0.02916753,  // 5 steps
+        14.61464119, 7.49001646, 4.86714602, 2.95596409, 1.56271636, 0.64427125, 0.02916753,  // 6 steps
+        14.61464119, 11.54541874, 7.49001646, 4.86714602, 2.95596409, 1.56271636, 0.64427125, 0.02916753,  // 7 steps
+        14.61464119, 11.54541874, 7.49001646, 4.86714602, 3.07277966, 1.91321158, 1.08895338, 0.50118381, 0.02916753,  // 8 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.45427561, 3.07277966, 1.91321158, 1.08895338, 0.50118381, 0.02916753,  // 9 steps
+        14.61464119, 12.23089790, 8.75849152, 7.49001646, 5.85520077, 4.45427561, 3.07277966, 1.91321158, 1.08895338, 0.50118381, 0.02916753,  // 10 steps
+        14.61464119, 12.23089790, 8.75849152, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.19988537, 1.41535246, 0.803307, 0.38853383, 0.02916753,  // 11 steps
+        14.61464119, 12.23089790, 8.75849152, 7.49001646, 5.85520077, 4.65472794, 3.46139455, 2.63833880, 1.84880662, 1.24153244, 0.72133851, 0.34370604, 0.02916753,  // 12 steps
+        14.61464119, 12.96784878, 10.90732002, 8.75849152, 7.49001646, 5.85520077, 4.65472794, 3.46139455, 2.63833880, 1.84880662, 1.24153244, 0.72133851, 0.34370604, 0.02916753,  // 13 steps
+        14.61464119, 12.96784878, 10.90732002, 8.75849152, 7.49001646, 6.14220476, 4.86714602, 3.75677586, 2.95596409, 2.19988537, 1.56271636, 1.05362725, 0.64427125, 0.32104823, 0.02916753,  // 14 steps
+        14.61464119, 12.96784878, 10.90732002, 8.75849152, 7.49001646, 6.44769001, 5.58536053, 4.65472794, 3.60512662, 2.95596409, 2.19988537, 1.56271636, 1.05362725, 0.64427125, 0.32104823, 0.02916753,  // 15 steps
+        14.61464119, 12.96784878, 11.54541874, 9.24142551, 8.30717278, 7.49001646, 6.44769001, 5.58536053, 4.65472794, 3.60512662, 2.95596409, 2.19988537, 1.56271636, 1.05362725, 0.64427125, 0.32104823, 0.02916753,  // 16 steps
+        14.61464119, 12.96784878, 11.54541874, 9.24142551, 8.30717278, 7.49001646, 6.44769001, 5.58536053, 4.65472794, 3.75677586, 3.07277966, 2.45070267, 1.78698075, 1.24153244, 0.83188516, 0.50118381, 0.22545385, 0.02916753,  // 17 steps
+        14.61464119, 12.96784878, 11.54541874, 9.24142551, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 5.09240818, 4.45427561, 3.60512662, 2.95596409, 2.36326075, 1.72759056, 1.24153244, 0.83188516, 0.50118381, 0.22545385, 0.02916753,  // 18 steps
+        14.61464119, 13.76078796, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 5.09240818, 4.45427561, 3.60512662, 2.95596409, 2.36326075, 1.72759056, 1.24153244, 0.83188516, 0.50118381, 0.22545385, 0.02916753,  // 19 steps
+        14.61464119, 13.76078796, 12.23089790, 10.90732002, 9.24142551, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 5.09240818, 4.45427561, 3.75677586, 3.07277966, 2.45070267, 1.91321158, 1.46270394, 1.05362725, 0.72133851, 0.43325692, 0.19894916, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.00
+        14.61464119, 1.56271636, 0.02916753,  // 2 steps
+        14.61464119, 6.77309084, 0.95350921, 0.02916753,  // 3 steps
+        14.61464119, 6.77309084, 2.36326075, 0.803307, 0.02916753,  // 4 steps
+        14.61464119, 7.11996698, 3.07277966, 1.56271636, 0.59516323, 0.02916753,  // 5 steps
+        14.61464119, 7.49001646, 4.86714602, 2.84484982, 1.41535246, 0.57119018, 0.02916753,  // 6 steps
+        14.61464119, 7.49001646, 4.86714602, 2.84484982, 1.61558151, 0.86115354, 0.38853383, 0.02916753,  // 7 steps
+        14.61464119, 11.54541874, 7.49001646, 4.86714602, 2.84484982, 1.61558151, 0.86115354, 0.38853383, 0.02916753,  // 8 steps
+        14.61464119, 11.54541874, 7.49001646, 4.86714602, 3.07277966, 1.98035145, 1.24153244, 0.72133851, 0.34370604, 0.02916753,  // 9 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.45427561, 3.07277966, 1.98035145, 1.24153244, 0.72133851, 0.34370604, 0.02916753,  // 10 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.27973175, 1.51179266, 0.95350921, 0.54755926, 0.25053367, 0.02916753,  // 11 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.36326075, 1.61558151, 1.08895338, 0.72133851, 0.41087446, 0.17026083, 0.02916753,  // 12 steps
+        14.61464119, 11.54541874, 8.75849152, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.36326075, 1.61558151, 1.08895338, 0.72133851, 0.41087446, 0.17026083, 0.02916753,  // 13 steps
+        14.61464119, 11.54541874, 8.75849152, 7.49001646, 5.85520077, 4.65472794, 3.60512662, 2.84484982, 2.12350607, 1.56271636, 1.08895338, 0.72133851, 0.41087446, 0.17026083, 0.02916753,  // 14 steps
+        14.61464119, 11.54541874, 8.75849152, 7.49001646, 5.85520077, 4.65472794, 3.60512662, 2.84484982, 2.19988537, 1.61558151, 1.162866, 0.803307, 0.50118381, 0.27464288, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 11.54541874, 8.75849152, 7.49001646, 5.85520077, 4.65472794, 3.75677586, 3.07277966, 2.45070267, 1.84880662, 1.36964464, 1.01931262, 0.72133851, 0.45573691, 0.25053367, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 11.54541874, 8.75849152, 7.49001646, 6.14220476, 5.09240818, 4.26497746, 3.46139455, 2.84484982, 2.19988537, 1.67050016, 1.24153244, 0.92192322, 0.64427125, 0.43325692, 0.25053367, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 11.54541874, 8.75849152, 7.49001646, 6.14220476, 5.09240818, 4.26497746, 3.60512662, 2.95596409, 2.45070267, 1.91321158, 1.51179266, 1.12534678, 0.83188516, 0.59516323, 0.38853383, 0.22545385, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 12.23089790, 9.24142551, 8.30717278, 7.49001646, 6.14220476, 5.09240818, 4.26497746, 3.60512662, 2.95596409, 2.45070267, 1.91321158, 1.51179266, 1.12534678, 0.83188516, 0.59516323, 0.38853383, 0.22545385, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 12.23089790, 9.24142551, 8.30717278, 7.49001646, 6.77309084, 5.85520077, 5.09240818, 4.26497746, 3.60512662, 2.95596409, 2.45070267, 1.91321158, 1.51179266, 1.12534678, 0.83188516, 0.59516323, 0.38853383, 0.22545385, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.05
+        14.61464119, 0.95350921, 0.02916753,  // 2 steps
+        14.61464119, 6.77309084, 0.89115214, 0.02916753,  // 3 steps
+        14.61464119, 6.77309084, 2.05039096, 0.72133851, 0.02916753,  // 4 steps
+        14.61464119, 6.77309084, 2.84484982, 1.28281462, 0.52423614, 0.02916753,  // 5 steps
+        14.61464119, 6.77309084, 3.07277966, 1.61558151, 0.803307, 0.34370604, 0.02916753,  // 6 steps
+        14.61464119, 7.49001646, 4.86714602, 2.84484982, 1.56271636, 0.803307, 0.34370604, 0.02916753,  // 7 steps
+        14.61464119, 7.49001646, 4.86714602, 2.84484982, 1.61558151, 0.95350921, 0.52423614, 0.22545385, 0.02916753,  // 8 steps
+        14.61464119, 7.49001646, 4.86714602, 3.07277966, 1.98035145, 1.24153244, 0.74807048, 0.41087446, 0.17026083, 0.02916753,  // 9 steps
+        14.61464119, 7.49001646, 4.86714602, 3.19567990, 2.27973175, 1.51179266, 0.95350921, 0.59516323, 0.34370604, 0.13792117, 0.02916753,  // 10 steps
+        14.61464119, 7.49001646, 5.09240818, 3.46139455, 2.45070267, 1.61558151, 1.08895338, 0.72133851, 0.45573691, 0.25053367, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 11.54541874, 7.49001646, 5.09240818, 3.46139455, 2.45070267, 1.61558151, 1.08895338, 0.72133851, 0.45573691, 0.25053367, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.36326075, 1.61558151, 1.08895338, 0.72133851, 0.45573691, 0.25053367, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.45070267, 1.72759056, 1.24153244, 0.86115354, 0.59516323, 0.38853383, 0.22545385, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.65472794, 3.60512662, 2.84484982, 2.19988537, 1.61558151, 1.162866, 0.83188516, 0.59516323, 0.38853383, 0.22545385, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.65472794, 3.60512662, 2.84484982, 2.19988537, 1.67050016, 1.28281462, 0.95350921, 0.72133851, 0.52423614, 0.34370604, 0.19894916, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.65472794, 3.60512662, 2.95596409, 2.36326075, 1.84880662, 1.41535246, 1.08895338, 0.83188516, 0.61951244, 0.45573691, 0.32104823, 0.19894916, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.65472794, 3.60512662, 2.95596409, 2.45070267, 1.91321158, 1.51179266, 1.20157266, 0.95350921, 0.74807048, 0.57119018, 0.43325692, 0.29807833, 0.19894916, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 11.54541874, 8.30717278, 7.11996698, 5.85520077, 4.65472794, 3.60512662, 2.95596409, 2.45070267, 1.91321158, 1.51179266, 1.20157266, 0.95350921, 0.74807048, 0.57119018, 0.43325692, 0.29807833, 0.19894916, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 11.54541874, 8.30717278, 7.11996698, 5.85520077, 4.65472794, 3.60512662, 2.95596409, 2.45070267, 1.98035145, 1.61558151, 1.32549286, 1.08895338, 0.86115354, 0.69515091, 0.54755926, 0.41087446, 0.29807833, 0.19894916, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.10
+        14.61464119, 0.89115214, 0.02916753,  // 2 steps
+        14.61464119, 2.36326075, 0.72133851, 0.02916753,  // 3 steps
+        14.61464119, 5.85520077, 1.61558151, 0.57119018, 0.02916753,  // 4 steps
+        14.61464119, 6.77309084, 2.45070267, 1.08895338, 0.45573691, 0.02916753,  // 5 steps
+        14.61464119, 6.77309084, 2.95596409, 1.56271636, 0.803307, 0.34370604, 0.02916753,  // 6 steps
+        14.61464119, 6.77309084, 3.07277966, 1.61558151, 0.89115214, 0.4783645, 0.19894916, 0.02916753,  // 7 steps
+        14.61464119, 6.77309084, 3.07277966, 1.84880662, 1.08895338, 0.64427125, 0.34370604, 0.13792117, 0.02916753,  // 8 steps
+        14.61464119, 7.49001646, 4.86714602, 2.84484982, 1.61558151, 0.95350921, 0.54755926, 0.27464288, 0.09824532, 0.02916753,  // 9 steps
+        14.61464119, 7.49001646, 4.86714602, 2.95596409, 1.91321158, 1.24153244, 0.803307, 0.4783645, 0.25053367, 0.09824532, 0.02916753,  // 10 steps
+        14.61464119, 7.49001646, 4.86714602, 3.07277966, 2.05039096, 1.41535246, 0.95350921, 0.64427125, 0.41087446, 0.22545385, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 7.49001646, 4.86714602, 3.19567990, 2.27973175, 1.61558151, 1.12534678, 0.803307, 0.54755926, 0.36617002, 0.22545385, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 7.49001646, 4.86714602, 3.32507086, 2.45070267, 1.72759056, 1.24153244, 0.89115214, 0.64427125, 0.45573691, 0.32104823, 0.19894916, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 7.49001646, 5.09240818, 3.60512662, 2.84484982, 2.05039096, 1.51179266, 1.08895338, 0.803307, 0.59516323, 0.43325692, 0.29807833, 0.19894916, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 7.49001646, 5.09240818, 3.60512662, 2.84484982, 2.12350607, 1.61558151, 1.24153244, 0.95350921, 0.72133851, 0.54755926, 0.41087446, 0.29807833, 0.19894916, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.45070267, 1.84880662, 1.41535246, 1.08895338, 0.83188516, 0.64427125, 0.50118381, 0.36617002, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 7.49001646, 5.85520077, 4.45427561, 3.19567990, 2.45070267, 1.91321158, 1.51179266, 1.20157266, 0.95350921, 0.74807048, 0.59516323, 0.45573691, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 7.49001646, 5.85520077, 4.45427561, 3.46139455, 2.84484982, 2.19988537, 1.72759056, 1.36964464, 1.08895338, 0.86115354, 0.69515091, 0.54755926, 0.43325692, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.45427561, 3.46139455, 2.84484982, 2.19988537, 1.72759056, 1.36964464, 1.08895338, 0.86115354, 0.69515091, 0.54755926, 0.43325692, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 11.54541874, 7.49001646, 5.85520077, 4.45427561, 3.46139455, 2.84484982, 2.19988537, 1.72759056, 1.36964464, 1.08895338, 0.89115214, 0.72133851, 0.59516323, 0.4783645, 0.38853383, 0.29807833, 0.22545385, 0.17026083, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.15
+        14.61464119, 0.83188516, 0.02916753,  // 2 steps
+        14.61464119, 1.84880662, 0.59516323, 0.02916753,  // 3 steps
+        14.61464119, 5.85520077, 1.56271636, 0.52423614, 0.02916753,  // 4 steps
+        14.61464119, 5.85520077, 1.91321158, 0.83188516, 0.34370604, 0.02916753,  // 5 steps
+        14.61464119, 5.85520077, 2.45070267, 1.24153244, 0.59516323, 0.25053367, 0.02916753,  // 6 steps
+        14.61464119, 5.85520077, 2.84484982, 1.51179266, 0.803307, 0.41087446, 0.17026083, 0.02916753,  // 7 steps
+        14.61464119, 5.85520077, 2.84484982, 1.56271636, 0.89115214, 0.50118381, 0.25053367, 0.09824532, 0.02916753,  // 8 steps
+        14.61464119, 6.77309084, 3.07277966, 1.84880662, 1.12534678, 0.72133851, 0.43325692, 0.22545385, 0.09824532, 0.02916753,  // 9 steps
+        14.61464119, 6.77309084, 3.07277966, 1.91321158, 1.24153244, 0.803307, 0.52423614, 0.34370604, 0.19894916, 0.09824532, 0.02916753,  // 10 steps
+        14.61464119, 7.49001646, 4.86714602, 2.95596409, 1.91321158, 1.24153244, 0.803307, 0.52423614, 0.34370604, 0.19894916, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 7.49001646, 4.86714602, 3.07277966, 2.05039096, 1.36964464, 0.95350921, 0.69515091, 0.4783645, 0.32104823, 0.19894916, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 7.49001646, 4.86714602, 3.07277966, 2.12350607, 1.51179266, 1.08895338, 0.803307, 0.59516323, 0.43325692, 0.29807833, 0.19894916, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 7.49001646, 4.86714602, 3.07277966, 2.12350607, 1.51179266, 1.08895338, 0.803307, 0.59516323, 0.45573691, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 7.49001646, 4.86714602, 3.07277966, 2.19988537, 1.61558151, 1.24153244, 0.95350921, 0.74807048, 0.59516323, 0.45573691, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 7.49001646, 4.86714602, 3.19567990, 2.45070267, 1.78698075, 1.32549286, 1.01931262, 0.803307, 0.64427125, 0.50118381, 0.38853383, 0.29807833, 0.22545385, 0.17026083, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 7.49001646, 4.86714602, 3.19567990, 2.45070267, 1.78698075, 1.32549286, 1.01931262, 0.803307, 0.64427125, 0.52423614, 0.41087446, 0.32104823, 0.25053367, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 7.49001646, 4.86714602, 3.19567990, 2.45070267, 1.84880662, 1.41535246, 1.12534678, 0.89115214, 0.72133851, 0.59516323, 0.4783645, 0.38853383, 0.32104823, 0.25053367, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 7.49001646, 4.86714602, 3.1956799, 2.45070267, 1.84880662, 1.41535246, 1.12534678, 0.89115214, 0.72133851, 0.59516323, 0.50118381, 0.41087446, 0.34370604, 0.27464288, 0.22545385, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 7.49001646, 4.86714602, 3.19567990, 2.45070267, 1.84880662, 1.41535246, 1.12534678, 0.89115214, 0.72133851, 0.59516323, 0.50118381, 0.41087446, 0.34370604, 0.29807833, 0.25053367, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.20
+        14.61464119, 0.803307, 0.02916753,  // 2 steps
+        14.61464119, 1.56271636, 0.52423614, 0.02916753,  // 3 steps
+        14.61464119, 2.36326075, 0.92192322, 0.36617002, 0.02916753,  // 4 steps
+        14.61464119, 2.84484982, 1.24153244, 0.59516323, 0.25053367, 0.02916753,  // 5 steps
+        14.61464119, 5.85520077, 2.05039096, 0.95350921, 0.45573691, 0.17026083, 0.02916753,  // 6 steps
+        14.61464119, 5.85520077, 2.45070267, 1.24153244, 0.64427125, 0.29807833, 0.09824532, 0.02916753,  // 7 steps
+        14.61464119, 5.85520077, 2.45070267, 1.36964464, 0.803307, 0.45573691, 0.25053367, 0.09824532, 0.02916753,  // 8 steps
+        14.61464119, 5.85520077, 2.84484982, 1.61558151, 0.95350921, 0.59516323, 0.36617002, 0.19894916, 0.09824532, 0.02916753,  // 9 steps
+        14.61464119, 5.85520077, 2.84484982, 1.67050016, 1.08895338, 0.74807048, 0.50118381, 0.32104823, 0.19894916, 0.09824532, 0.02916753,  // 10 steps
+        14.61464119, 5.85520077, 2.95596409, 1.84880662, 1.24153244, 0.83188516, 0.59516323, 0.41087446, 0.27464288, 0.17026083, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 5.85520077, 3.07277966, 1.98035145, 1.36964464, 0.95350921, 0.69515091, 0.50118381, 0.36617002, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 6.77309084, 3.46139455, 2.36326075, 1.56271636, 1.08895338, 0.803307, 0.59516323, 0.45573691, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 6.77309084, 3.46139455, 2.45070267, 1.61558151, 1.162866, 0.86115354, 0.64427125, 0.50118381, 0.38853383, 0.29807833, 0.22545385, 0.17026083, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 7.49001646, 4.65472794, 3.07277966, 2.12350607, 1.51179266, 1.08895338, 0.83188516, 0.64427125, 0.50118381, 0.38853383, 0.29807833, 0.22545385, 0.17026083, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 7.49001646, 4.65472794, 3.07277966, 2.12350607, 1.51179266, 1.08895338, 0.83188516, 0.64427125, 0.50118381, 0.41087446, 0.32104823, 0.25053367, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 7.49001646, 4.65472794, 3.07277966, 2.12350607, 1.51179266, 1.08895338, 0.83188516, 0.64427125, 0.50118381, 0.41087446, 0.34370604, 0.27464288, 0.22545385, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 7.49001646, 4.65472794, 3.07277966, 2.19988537, 1.61558151, 1.20157266, 0.92192322, 0.72133851, 0.57119018, 0.45573691, 0.36617002, 0.29807833, 0.25053367, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 7.49001646, 4.65472794, 3.07277966, 2.19988537, 1.61558151, 1.24153244, 0.95350921, 0.74807048, 0.59516323, 0.4783645, 0.38853383, 0.32104823, 0.27464288, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 7.49001646, 4.65472794, 3.07277966, 2.19988537, 1.61558151, 1.24153244, 0.95350921, 0.74807048, 0.59516323, 0.50118381, 0.41087446, 0.34370604, 0.29807833, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.25
+        14.61464119, 0.72133851, 0.02916753,  // 2 steps
+        14.61464119, 1.56271636, 0.50118381, 0.02916753,  // 3 steps
+        14.61464119, 2.05039096, 0.803307, 0.32104823, 0.02916753,  // 4 steps
+        14.61464119, 2.36326075, 0.95350921, 0.43325692, 0.17026083, 0.02916753,  // 5 steps
+        14.61464119, 2.84484982, 1.24153244, 0.59516323, 0.27464288, 0.09824532, 0.02916753,  // 6 steps
+        14.61464119, 3.07277966, 1.51179266, 0.803307, 0.43325692, 0.22545385, 0.09824532, 0.02916753,  // 7 steps
+        14.61464119, 5.85520077, 2.36326075, 1.24153244, 0.72133851, 0.41087446, 0.22545385, 0.09824532, 0.02916753,  // 8 steps
+        14.61464119, 5.85520077, 2.45070267, 1.36964464, 0.83188516, 0.52423614, 0.34370604, 0.19894916, 0.09824532, 0.02916753,  // 9 steps
+        14.61464119, 5.85520077, 2.84484982, 1.61558151, 0.98595673, 0.64427125, 0.43325692, 0.27464288, 0.17026083, 0.09824532, 0.02916753,  // 10 steps
+        14.61464119, 5.85520077, 2.84484982, 1.67050016, 1.08895338, 0.74807048, 0.52423614, 0.36617002, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 5.85520077, 2.84484982, 1.72759056, 1.162866, 0.803307, 0.59516323, 0.45573691, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 5.85520077, 2.95596409, 1.84880662, 1.24153244, 0.86115354, 0.64427125, 0.4783645, 0.36617002, 0.27464288, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 5.85520077, 2.95596409, 1.84880662, 1.28281462, 0.92192322, 0.69515091, 0.52423614, 0.41087446, 0.32104823, 0.25053367, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 5.85520077, 2.95596409, 1.91321158, 1.32549286, 0.95350921, 0.72133851, 0.54755926, 0.43325692, 0.34370604, 0.27464288, 0.22545385, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 5.85520077, 2.95596409, 1.91321158, 1.32549286, 0.95350921, 0.72133851, 0.57119018, 0.45573691, 0.36617002, 0.29807833, 0.25053367, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 5.85520077, 2.95596409, 1.91321158, 1.32549286, 0.95350921, 0.74807048, 0.59516323, 0.4783645, 0.38853383, 0.32104823, 0.27464288, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 5.85520077, 3.07277966, 2.05039096, 1.41535246, 1.05362725, 0.803307, 0.61951244, 0.50118381, 0.41087446, 0.34370604, 0.29807833, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 5.85520077, 3.07277966, 2.05039096, 1.41535246, 1.05362725, 0.803307, 0.64427125, 0.52423614, 0.43325692, 0.36617002, 0.32104823, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 5.85520077, 3.07277966, 2.05039096, 1.46270394, 1.08895338, 0.83188516, 0.66947293, 0.54755926, 0.45573691, 0.38853383, 0.34370604, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.30
+        14.61464119, 0.72133851, 0.02916753,  // 2 steps
+        14.61464119, 1.24153244, 0.43325692, 0.02916753,  // 3 steps
+        14.61464119, 1.56271636, 0.59516323, 0.22545385, 0.02916753,  // 4 steps
+        14.61464119, 1.84880662, 0.803307, 0.36617002, 0.13792117, 0.02916753,  // 5 steps
+        14.61464119, 2.36326075, 1.01931262, 0.52423614, 0.25053367, 0.09824532, 0.02916753,  // 6 steps
+        14.61464119, 2.84484982, 1.36964464, 0.74807048, 0.41087446, 0.22545385, 0.09824532, 0.02916753,  // 7 steps
+        14.61464119, 3.07277966, 1.56271636, 0.89115214, 0.54755926, 0.34370604, 0.19894916, 0.09824532, 0.02916753,  // 8 steps
+        14.61464119, 3.07277966, 1.61558151, 0.95350921, 0.61951244, 0.41087446, 0.27464288, 0.17026083, 0.09824532, 0.02916753,  // 9 steps
+        14.61464119, 5.85520077, 2.45070267, 1.36964464, 0.83188516, 0.54755926, 0.36617002, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 10 steps
+        14.61464119, 5.85520077, 2.45070267, 1.41535246, 0.92192322, 0.64427125, 0.45573691, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 5.85520077, 2.6383388, 1.56271636, 1.01931262, 0.72133851, 0.50118381, 0.36617002, 0.27464288, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 5.85520077, 2.84484982, 1.61558151, 1.05362725, 0.74807048, 0.54755926, 0.41087446, 0.32104823, 0.25053367, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 5.85520077, 2.84484982, 1.61558151, 1.08895338, 0.77538133, 0.57119018, 0.43325692, 0.34370604, 0.27464288, 0.22545385, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 5.85520077, 2.84484982, 1.61558151, 1.08895338, 0.803307, 0.59516323, 0.45573691, 0.36617002, 0.29807833, 0.25053367, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 5.85520077, 2.84484982, 1.61558151, 1.08895338, 0.803307, 0.59516323, 0.4783645, 0.38853383, 0.32104823, 0.27464288, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 5.85520077, 2.84484982, 1.72759056, 1.162866, 0.83188516, 0.64427125, 0.50118381, 0.41087446, 0.34370604, 0.29807833, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 5.85520077, 2.84484982, 1.72759056, 1.162866, 0.83188516, 0.64427125, 0.52423614, 0.43325692, 0.36617002, 0.32104823, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 5.85520077, 2.84484982, 1.78698075, 1.24153244, 0.92192322, 0.72133851, 0.57119018, 0.45573691, 0.38853383, 0.34370604, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 5.85520077, 2.84484982, 1.78698075, 1.24153244, 0.92192322, 0.72133851, 0.57119018, 0.4783645, 0.41087446, 0.36617002, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.35
+        14.61464119, 0.69515091, 0.02916753,  // 2 steps
+        14.61464119, 0.95350921, 0.34370604, 0.02916753,  // 3 steps
+        14.61464119, 1.56271636, 0.57119018, 0.19894916, 0.02916753,  // 4 steps
+        14.61464119, 1.61558151, 0.69515091, 0.29807833, 0.09824532, 0.02916753,  // 5 steps
+        14.61464119, 1.84880662, 0.83188516, 0.43325692, 0.22545385, 0.09824532, 0.02916753,  // 6 steps
+        14.61464119, 2.45070267, 1.162866, 0.64427125, 0.36617002, 0.19894916, 0.09824532, 0.02916753,  // 7 steps
+        14.61464119, 2.84484982, 1.36964464, 0.803307, 0.50118381, 0.32104823, 0.19894916, 0.09824532, 0.02916753,  // 8 steps
+        14.61464119, 2.84484982, 1.41535246, 0.83188516, 0.54755926, 0.36617002, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 9 steps
+        14.61464119, 2.84484982, 1.56271636, 0.95350921, 0.64427125, 0.45573691, 0.32104823, 0.22545385, 0.17026083, 0.09824532, 0.02916753,  // 10 steps
+        14.61464119, 2.84484982, 1.56271636, 0.95350921, 0.64427125, 0.45573691, 0.34370604, 0.25053367, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 3.07277966, 1.61558151, 1.01931262, 0.72133851, 0.52423614, 0.38853383, 0.29807833, 0.22545385, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 3.07277966, 1.61558151, 1.01931262, 0.72133851, 0.52423614, 0.41087446, 0.32104823, 0.25053367, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 3.07277966, 1.61558151, 1.05362725, 0.74807048, 0.54755926, 0.43325692, 0.34370604, 0.27464288, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 3.07277966, 1.72759056, 1.12534678, 0.803307, 0.59516323, 0.45573691, 0.36617002, 0.29807833, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 3.07277966, 1.72759056, 1.12534678, 0.803307, 0.59516323, 0.4783645, 0.38853383, 0.32104823, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 5.85520077, 2.45070267, 1.51179266, 1.01931262, 0.74807048, 0.57119018, 0.45573691, 0.36617002, 0.32104823, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 5.85520077, 2.6383388, 1.61558151, 1.08895338, 0.803307, 0.61951244, 0.50118381, 0.41087446, 0.34370604, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 5.85520077, 2.6383388, 1.61558151, 1.08895338, 0.803307, 0.64427125, 0.52423614, 0.43325692, 0.36617002, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 5.85520077, 2.6383388, 1.61558151, 1.08895338, 0.803307, 0.64427125, 0.52423614, 0.45573691, 0.38853383, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.40
+        14.61464119, 0.59516323, 0.02916753,  // 2 steps
+        14.61464119, 0.95350921, 0.34370604, 0.02916753,  // 3 steps
+        14.61464119, 1.08895338, 0.43325692, 0.13792117, 0.02916753,  // 4 steps
+        14.61464119, 1.56271636, 0.64427125, 0.27464288, 0.09824532, 0.02916753,  // 5 steps
+        14.61464119, 1.61558151, 0.803307, 0.43325692, 0.22545385, 0.09824532, 0.02916753,  // 6 steps
+        14.61464119, 2.05039096, 0.95350921, 0.54755926, 0.34370604, 0.19894916, 0.09824532, 0.02916753,  // 7 steps
+        14.61464119, 2.45070267, 1.24153244, 0.72133851, 0.43325692, 0.27464288, 0.17026083, 0.09824532, 0.02916753,  // 8 steps
+        14.61464119, 2.45070267, 1.24153244, 0.74807048, 0.50118381, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 9 steps
+        14.61464119, 2.45070267, 1.28281462, 0.803307, 0.52423614, 0.36617002, 0.27464288, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 10 steps
+        14.61464119, 2.45070267, 1.28281462, 0.803307, 0.54755926, 0.38853383, 0.29807833, 0.22545385, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 2.84484982, 1.41535246, 0.86115354, 0.59516323, 0.43325692, 0.32104823, 0.25053367, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 2.84484982, 1.51179266, 0.95350921, 0.64427125, 0.45573691, 0.34370604, 0.27464288, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 2.84484982, 1.51179266, 0.95350921, 0.64427125, 0.4783645, 0.36617002, 0.29807833, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 2.84484982, 1.56271636, 0.98595673, 0.69515091, 0.52423614, 0.41087446, 0.34370604, 0.29807833, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 2.84484982, 1.56271636, 1.01931262, 0.72133851, 0.54755926, 0.43325692, 0.36617002, 0.32104823, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 2.84484982, 1.61558151, 1.05362725, 0.74807048, 0.57119018, 0.45573691, 0.38853383, 0.34370604, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 2.84484982, 1.61558151, 1.08895338, 0.803307, 0.61951244, 0.50118381, 0.41087446, 0.36617002, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 2.84484982, 1.61558151, 1.08895338, 0.803307, 0.61951244, 0.50118381, 0.43325692, 0.38853383, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 2.84484982, 1.61558151, 1.08895338, 0.803307, 0.64427125, 0.52423614, 0.45573691, 0.41087446, 0.36617002, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.45
+        14.61464119, 0.59516323, 0.02916753,  // 2 steps
+        14.61464119, 0.803307, 0.25053367, 0.02916753,  // 3 steps
+        14.61464119, 0.95350921, 0.34370604, 0.09824532, 0.02916753,  // 4 steps
+        14.61464119, 1.24153244, 0.54755926, 0.25053367, 0.09824532, 0.02916753,  // 5 steps
+        14.61464119, 1.56271636, 0.72133851, 0.36617002, 0.19894916, 0.09824532, 0.02916753,  // 6 steps
+        14.61464119, 1.61558151, 0.803307, 0.45573691, 0.27464288, 0.17026083, 0.09824532, 0.02916753,  // 7 steps
+        14.61464119, 1.91321158, 0.95350921, 0.57119018, 0.36617002, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 8 steps
+        14.61464119, 2.19988537, 1.08895338, 0.64427125, 0.41087446, 0.27464288, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 9 steps
+        14.61464119, 2.45070267, 1.24153244, 0.74807048, 0.50118381, 0.34370604, 0.25053367, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 10 steps
+        14.61464119, 2.45070267, 1.24153244, 0.74807048, 0.50118381, 0.36617002, 0.27464288, 0.22545385, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 2.45070267, 1.28281462, 0.803307, 0.54755926, 0.41087446, 0.32104823, 0.25053367, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 2.45070267, 1.28281462, 0.803307, 0.57119018, 0.43325692, 0.34370604, 0.27464288, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 2.45070267, 1.28281462, 0.83188516, 0.59516323, 0.45573691, 0.36617002, 0.29807833, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 2.45070267, 1.28281462, 0.83188516, 0.59516323, 0.45573691, 0.36617002, 0.32104823, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 2.84484982, 1.51179266, 0.95350921, 0.69515091, 0.52423614, 0.41087446, 0.34370604, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 2.84484982, 1.51179266, 0.95350921, 0.69515091, 0.52423614, 0.43325692, 0.36617002, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 2.84484982, 1.56271636, 0.98595673, 0.72133851, 0.54755926, 0.45573691, 0.38853383, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 2.84484982, 1.56271636, 1.01931262, 0.74807048, 0.57119018, 0.4783645, 0.41087446, 0.36617002, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 2.84484982, 1.56271636, 1.01931262, 0.74807048, 0.59516323, 0.50118381, 0.43325692, 0.38853383, 0.36617002, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 20 steps
+    },
+    {  // coeff 1.50
+        14.61464119, 0.54755926, 0.02916753,  // 2 steps
+        14.61464119, 0.803307, 0.25053367, 0.02916753,  // 3 steps
+        14.61464119, 0.86115354, 0.32104823, 0.09824532, 0.02916753,  // 4 steps
+        14.61464119, 1.24153244, 0.54755926, 0.25053367, 0.09824532, 0.02916753,  // 5 steps
+        14.61464119, 1.56271636, 0.72133851, 0.36617002, 0.19894916, 0.09824532, 0.02916753,  // 6 steps
+        14.61464119, 1.61558151, 0.803307, 0.45573691, 0.27464288, 0.17026083, 0.09824532, 0.02916753,  // 7 steps
+        14.61464119, 1.61558151, 0.83188516, 0.52423614, 0.34370604, 0.25053367, 0.17026083, 0.09824532, 0.02916753,  // 8 steps
+        14.61464119, 1.84880662, 0.95350921, 0.59516323, 0.38853383, 0.27464288, 0.19894916, 0.13792117, 0.09824532, 0.02916753,  // 9 steps
+        14.61464119, 1.84880662, 0.95350921, 0.59516323, 0.41087446, 0.29807833, 0.22545385, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 10 steps
+        14.61464119, 1.84880662, 0.95350921, 0.61951244, 0.43325692, 0.32104823, 0.25053367, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 11 steps
+        14.61464119, 2.19988537, 1.12534678, 0.72133851, 0.50118381, 0.36617002, 0.27464288, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 12 steps
+        14.61464119, 2.19988537, 1.12534678, 0.72133851, 0.50118381, 0.36617002, 0.29807833, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 13 steps
+        14.61464119, 2.36326075, 1.24153244, 0.803307, 0.57119018, 0.43325692, 0.34370604, 0.29807833, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 14 steps
+        14.61464119, 2.36326075, 1.24153244, 0.803307, 0.57119018, 0.43325692, 0.34370604, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 15 steps
+        14.61464119, 2.36326075, 1.24153244, 0.803307, 0.59516323, 0.45573691, 0.36617002, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 16 steps
+        14.61464119, 2.36326075, 1.24153244, 0.803307, 0.59516323, 0.45573691, 0.38853383, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 17 steps
+        14.61464119, 2.45070267, 1.32549286, 0.86115354, 0.64427125, 0.50118381, 0.41087446, 0.36617002, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 18 steps
+        14.61464119, 2.45070267, 1.36964464, 0.92192322, 0.69515091, 0.54755926, 0.45573691, 0.41087446, 0.36617002, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 19 steps
+        14.61464119, 2.45070267, 1.41535246, 0.95350921, 0.72133851, 0.57119018, 0.4783645, 0.43325692, 0.38853383, 0.36617002, 0.34370604, 0.32104823, 0.29807833, 0.27464288, 0.25053367, 0.22545385, 0.19894916, 0.17026083, 0.13792117, 0.09824532, 0.02916753,  // 20 steps
+    },
+};
+// clang-format on
+
+}  // namespace stork::detail
+// ---- end stork/detail/noise_level_tables.hpp
+
+// ---- begin stork/schedule/karras_sigmas.hpp
+/// @file
+/// @brief `stork::karras_sigmas`: the VE sigma grid of Karras et al. (2022), as k-diffusion's
+/// get_sigmas_karras builds it.
+
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+
+namespace stork {
+
+/// @brief Options of `karras_sigmas`. The default σ range, 0.0292 to 14.6146, is Stable Diffusion 1.x's
+/// (scaled-linear β from 0.00085 to 0.012 over 1000 steps: σ = √((1 − ᾱ)/ᾱ) at t = 0 and t = 999,
+/// 0.029167 and 14.614641, as usually rounded).
+struct karras_schedule {
+  double sigma_min = 0.0292;   ///< the last nonzero σ, finite, > 0
+  double sigma_max = 14.6146;  ///< the first σ, finite, > sigma_min
+  double rho = 7.0;            ///< ρ > 0, finite: the grid is uniform in σ^{1/ρ} (ρ = 1: uniform in σ)
+};
+
+/// @brief The Karras sigma grid for `steps` = N steps: N + 1 values, N strictly decreasing from
+/// σ_max to σ_min, then a final 0.
+///
+/// Reproduces k-diffusion's `get_sigmas_karras(n, sigma_min, sigma_max, rho)` (sampling.py):
+/// r = linspace(0, 1, N), σ_i = (σ_max^{1/ρ} + r_i·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, then 0 appended.
+/// One step gives {≈σ_max, 0}. The end points are σ_max and σ_min up to the rounding of x ↦ (x^{1/ρ})^ρ.
+/// k-diffusion computes in float32 torch tensors; stork computes in double (with numpy's linspace), so
+/// k-diffusion's values differ from these by float32 round-off (relative ~1e-7), while these match the
+/// formula evaluated in double to about 1e-15. flow_sigmas' `sigma_spacing::karras` uses the same ramp
+/// between its own end points.
+/// Example: `stork::karras_sigmas(10)` gives 14.615, 9.1034, 5.479, 3.1692, 1.7499, .91442, .44714,
+/// .20153, .081981, .0292, 0 (rounded).
+/// @par Cost: O(N), two pow per value.
+/// @throws stork::error naming the parameter and its value for steps outside [1, 10⁶], sigma_min not
+/// finite and > 0, sigma_max not finite and > sigma_min, rho not finite and > 0, or (naming steps) a
+/// grid that is not finite, positive and strictly decreasing in double (ρ so small or a σ range so
+/// narrow that it overflows or collapses).
+inline std::vector<double> karras_sigmas(int steps, const karras_schedule& s = {}) {
+  detail::check_schedule_steps("karras_sigmas", steps, 1);
+  detail::check_sigma_range("karras_sigmas", s.sigma_min, s.sigma_max);
+  if (!(std::isfinite(s.rho) && s.rho > 0.0))
+    detail::fail("karras_sigmas", "rho", s.rho, "needs a finite rho > 0");
+  std::vector<double> sig =
+      detail::karras_ramp(s.sigma_max, s.sigma_min, s.rho, static_cast<std::size_t>(steps));
+  detail::check_decreasing_sigmas("karras_sigmas", steps, sig, "karras",
+                                  "check sigma_min, sigma_max and rho");
+  sig.push_back(0.0);
+  return sig;
+}
+
+}  // namespace stork
+// ---- end stork/schedule/karras_sigmas.hpp
+
+namespace stork::detail {
+
+/// Training timesteps of stable-diffusion.cpp's discrete flow models (its TIMESTEPS).
+inline constexpr std::size_t flow_train_timesteps = 1000;
+
+/// @brief σ of a fractional training timestep t ∈ [0, T − 1] of the model a schedule_context describes:
+/// stable-diffusion.cpp's `Denoiser::t_to_sigma`, with `sigma_min()` = σ(0), `sigma_max()` = σ(T − 1).
+///
+/// - a discrete ε/v model's table (`CompVisDenoiser`): log σ interpolated linearly between the table's
+///   integer timesteps (vp_discrete::sigma_of_timestep), T = the table's size;
+/// - a discrete flow model with shift s (`DiscreteFlowDenoiser`): σ = s·u/(1 + (s − 1)·u) with
+///   u = (t + 1)/1000 (`time_snr_shift`), T = 1000.
+///
+/// t is clamped to [0, T − 1] (the round-off of the callers' t = t_max − step·i can leave it a few ulp
+/// outside; stable-diffusion.cpp would read outside its table there).
+struct timestep_sigma {
+  const vp_discrete* table = nullptr;
+  double shift = 0.0;
+
+  std::size_t timesteps() const noexcept {
+    return table != nullptr ? table->num_train_timesteps() : flow_train_timesteps;
+  }
+  double t_max() const noexcept { return static_cast<double>(timesteps() - 1); }
+  double operator()(double t) const {
+    const double hi = t_max();
+    if (!(t > 0.0)) t = 0.0;
+    if (t > hi) t = hi;
+    if (table != nullptr) return table->sigma_of_timestep(t);
+    const double u = (t + 1.0) / static_cast<double>(flow_train_timesteps);
+    return shift == 1.0 ? u : shift * u / (1.0 + (shift - 1.0) * u);
+  }
+  double sigma_min() const { return (*this)(0.0); }
+  double sigma_max() const { return (*this)(t_max()); }
+};
+
+/// stable-diffusion.cpp `DiscreteScheduler`: n σ at t = t_max − i·t_max/(n − 1) (t_max alone for n = 1), then
+/// 0.
+inline std::vector<double> discrete_schedule(int n, const timestep_sigma& m) {
+  const std::size_t count = static_cast<std::size_t>(n);
+  std::vector<double> sig;
+  sig.reserve(count + 1);
+  const double t_max = m.t_max();
+  if (n == 1) {
+    sig.push_back(m(t_max));
+  } else {
+    const double step = t_max / static_cast<double>(n - 1);
+    for (std::size_t i = 0; i < count; ++i) sig.push_back(m(t_max - step * static_cast<double>(i)));
+  }
+  sig.push_back(0.0);
+  return sig;
+}
+
+/// stable-diffusion.cpp `KarrasScheduler` (= k-diffusion get_sigmas_karras): the ρ-ramp from σ_max to
+/// σ_min (σ_min raised to 1e-6 if below), then 0. For n = 1 k-diffusion's {σ_max, 0}: stable-diffusion.cpp
+/// divides 0 by 0 there and returns NaN.
+inline std::vector<double> karras_schedule_of(int n, const timestep_sigma& m, double rho) {
+  const double lo = std::max(m.sigma_min(), 1e-6);
+  return karras_sigmas(n, karras_schedule{lo, m.sigma_max(), rho});
+}
+
+/// stable-diffusion.cpp `ExponentialScheduler` (= k-diffusion get_sigmas_exponential): uniform in log σ
+/// from σ_max to σ_min, then 0. For n = 1 k-diffusion's {σ_max, 0}: stable-diffusion.cpp returns NaN.
+inline std::vector<double> exponential_schedule_of(int n, const timestep_sigma& m) {
+  return exponential_sigmas(n, exponential_schedule{m.sigma_min(), m.sigma_max()});
+}
+
+/// Log-linear interpolation of a decreasing list to `count` values (ComfyUI's `loglinear_interp`,
+/// stable-diffusion.cpp's `log_linear_interpolation`): log σ of the reversed list against
+/// linspace(0, 1, len), read at linspace(0, 1, count), exponentiated and reversed back.
+inline std::vector<double> log_linear_interpolation(const double* sig, std::size_t len, std::size_t count) {
+  const std::vector<double> xs = linspace(0.0, 1.0, len), nx = linspace(0.0, 1.0, count);
+  std::vector<double> ys(len), out(count);
+  for (std::size_t k = 0; k < len; ++k) ys[k] = std::log(sig[len - 1 - k]);
+  std::size_t k = 0;
+  for (std::size_t j = 0; j < count; ++j) {
+    const double x = nx[j];
+    while (k + 2 < len && x > xs[k + 1]) ++k;
+    const double w = (x - xs[k]) / (xs[k + 1] - xs[k]);
+    out[count - 1 - j] = std::exp(ys[k] * (1.0 - w) + ys[k + 1] * w);
+  }
+  return out;
+}
+
+/// stable-diffusion.cpp `AYSScheduler`: the 11 published levels of `family` (0 SD 1.5, 1 SDXL, 2 SVD) for
+/// n = 10, else log-linearly interpolated to n + 1 values; the last value replaced by 0.
+inline std::vector<double> ays_schedule(int n, std::size_t family) {
+  const std::size_t count = static_cast<std::size_t>(n) + 1;
+  const double* levels = ays_noise_levels[family];
+  std::vector<double> sig =
+      count == 11 ? std::vector<double>(levels, levels + 11) : log_linear_interpolation(levels, 11, count);
+  sig.back() = 0.0;
+  return sig;
+}
+
+/// stable-diffusion.cpp `GITSScheduler` (ComfyUI's `GITSScheduler` node for other coefficients): the
+/// published n-step row of coefficient table `c` for 2 <= n <= 20, else the 20-step row log-linearly
+/// interpolated to n + 1 values; the last value replaced by 0.
+inline std::vector<double> gits_schedule(int n, std::size_t c) {
+  const std::size_t steps = static_cast<std::size_t>(n);
+  const double* table = gits_noise_levels[c];
+  std::vector<double> sig;
+  if (steps <= 20) {
+    const double* row = table + gits_row_offset(steps);
+    sig.assign(row, row + steps + 1);
+  } else {
+    sig = log_linear_interpolation(table + gits_row_offset(20), 21, steps + 1);
+  }
+  sig.back() = 0.0;
+  return sig;
+}
+
+/// stable-diffusion.cpp `SGMUniformScheduler` (= ComfyUI's sgm_uniform for ε tables): the first n of
+/// n + 1 timesteps evenly spaced from t_max to 0, then 0.
+inline std::vector<double> sgm_uniform_schedule(int n, const timestep_sigma& m) {
+  const std::size_t count = static_cast<std::size_t>(n);
+  const std::vector<double> ts = linspace(m.t_max(), 0.0, count + 1);
+  std::vector<double> sig;
+  sig.reserve(count + 1);
+  for (std::size_t i = 0; i < count; ++i) sig.push_back(m(ts[i]));
+  sig.push_back(0.0);
+  return sig;
+}
+
+/// stable-diffusion.cpp `SimpleScheduler` (= ComfyUI's simple_scheduler): σ at the integer timestep
+/// T − 1 − ⌊i·T/n⌋, the product i·(T/n) taken in float as stable-diffusion.cpp does, then 0.
+inline std::vector<double> simple_schedule(int n, const timestep_sigma& m) {
+  const std::size_t count = static_cast<std::size_t>(n), timesteps = m.timesteps();
+  const float step_factor = static_cast<float>(timesteps) / static_cast<float>(n);
+  std::vector<double> sig;
+  sig.reserve(count + 1);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto offset = static_cast<long long>(static_cast<float>(i) * step_factor);
+    long long t = static_cast<long long>(timesteps) - 1 - offset;
+    if (t < 0) t = 0;
+    sig.push_back(m(static_cast<double>(t)));
+  }
+  sig.push_back(0.0);
+  return sig;
+}
+
+/// stable-diffusion.cpp `SmoothStepScheduler`: σ at the integer timestep round(s(u)·t_max) with
+/// u = 1 − i/n and s(u) = u²(3 − 2u), computed in float as stable-diffusion.cpp does, then 0
+/// ({σ(t_max), 0} for n = 1).
+inline std::vector<double> smoothstep_schedule(int n, const timestep_sigma& m) {
+  const std::size_t count = static_cast<std::size_t>(n);
+  std::vector<double> sig;
+  sig.reserve(count + 1);
+  if (n == 1) {
+    sig.push_back(m(m.t_max()));
+  } else {
+    const auto t_max = static_cast<float>(m.timesteps() - 1);
+    for (std::size_t i = 0; i < count; ++i) {
+      const float u = 1.0f - static_cast<float>(i) / static_cast<float>(n);
+      const float s = u * u * (3.0f - 2.0f * u);
+      sig.push_back(m(static_cast<double>(std::round(s * t_max))));
+    }
+  }
+  sig.push_back(0.0);
+  return sig;
+}
+
+/// stable-diffusion.cpp `KLOptimalScheduler` (= ComfyUI's kl_optimal_scheduler): tan of the angles evenly
+/// spaced from atan σ_max to atan σ_min (σ_min raised to 1e-6 if below), then 0; {σ_max, 0} for n = 1.
+inline std::vector<double> kl_optimal_schedule(int n, const timestep_sigma& m) {
+  const std::size_t count = static_cast<std::size_t>(n);
+  std::vector<double> sig;
+  sig.reserve(count + 1);
+  if (n == 1) {
+    sig.push_back(m.sigma_max());
+  } else {
+    const double a_min = std::atan(std::max(m.sigma_min(), 1e-6)), a_max = std::atan(m.sigma_max());
+    for (std::size_t i = 0; i < count; ++i) {
+      const double t = static_cast<double>(i) / static_cast<double>(n - 1);
+      sig.push_back(std::tan(t * a_min + (1.0 - t) * a_max));
+    }
+  }
+  sig.push_back(0.0);
+  return sig;
+}
+
+/// LCM's 50 original timesteps (stable-diffusion.cpp's `LCMScheduler`, diffusers' LCMScheduler).
+inline constexpr int lcm_original_steps = 50;
+
+/// stable-diffusion.cpp `LCMScheduler`: σ at the timestep (50 − ⌊50·i/n⌋)·⌊T/50⌋ − 1 (LCM's skipping
+/// schedule: 999, 979, …), then 0. Needs n <= 50 and T >= 50 (checked by the caller).
+inline std::vector<double> lcm_schedule(int n, const timestep_sigma& m) {
+  const std::size_t count = static_cast<std::size_t>(n);
+  const std::size_t k = m.timesteps() / static_cast<std::size_t>(lcm_original_steps);
+  std::vector<double> sig;
+  sig.reserve(count + 1);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t index = (i * static_cast<std::size_t>(lcm_original_steps)) / count;
+    const std::size_t t = (static_cast<std::size_t>(lcm_original_steps) - index) * k - 1;
+    sig.push_back(m(static_cast<double>(t)));
+  }
+  sig.push_back(0.0);
+  return sig;
+}
+
+/// One arctangent stage of stable-diffusion.cpp's `BongTangentScheduler::get_bong_tangent_sigmas`
+/// (RES4LYF's bong_tangent): `len` values from `start` to `end` shaped by ((2/π)·atan(−slope·(x − pivot)) +
+/// 1)/2.
+inline std::vector<double> bong_tangent_stage(int len, double slope, double pivot, double start, double end) {
+  constexpr double two_over_pi = 2.0 / 3.14159265358979323846;
+  std::vector<double> sig;
+  if (len <= 0) return sig;
+  auto shape = [&](double x) { return (two_over_pi * std::atan(-slope * (x - pivot)) + 1.0) * 0.5; };
+  const double s_max = shape(0.0), s_min = shape(static_cast<double>(len - 1));
+  const double range = s_max - s_min, scale = start - end;
+  sig.reserve(static_cast<std::size_t>(len));
+  if (std::fabs(range) < 1e-8) {
+    if (len == 1) return {start};
+    for (int i = 0; i < len; ++i)
+      sig.push_back(start + (end - start) * (static_cast<double>(i) / static_cast<double>(len - 1)));
+    return sig;
+  }
+  for (int x = 0; x < len; ++x) sig.push_back((shape(static_cast<double>(x)) - s_min) / range * scale + end);
+  return sig;
+}
+
+/// stable-diffusion.cpp `BongTangentScheduler`: two arctangent stages, σ_max → (σ_max + σ_min)/2 and
+/// (σ_max + σ_min)/2 → σ_min over n + 2 points with pivots at 60 %, the first stage's last value dropped,
+/// then the last value replaced by 0. Interpolates σ itself (no timesteps). For n = 1 the first stage is
+/// empty and the list is {(σ_max + σ_min)/2, 0}, as in stable-diffusion.cpp.
+inline std::vector<double> bong_tangent_schedule(int n, const timestep_sigma& m) {
+  const double start = m.sigma_max(), end = m.sigma_min(), middle = end + (start - end) * 0.5;
+  const int steps = n + 2;
+  const float steps_f = static_cast<float>(steps), pivot = 0.6f;  // the integer parts in float, as sd.cpp
+  const int midpoint = static_cast<int>((steps_f * pivot + steps_f * pivot) * 0.5f);
+  const int pivot_i = static_cast<int>(steps_f * pivot);
+  const double slope = 0.2 / (static_cast<double>(steps) / 40.0);
+  const int stage_2_len = steps - midpoint, stage_1_len = steps - stage_2_len;
+  std::vector<double> sig =
+      bong_tangent_stage(stage_1_len, slope, static_cast<double>(pivot_i), start, middle);
+  if (!sig.empty()) sig.pop_back();
+  const std::vector<double> second =
+      bong_tangent_stage(stage_2_len, slope, static_cast<double>(pivot_i - stage_1_len), middle, end);
+  sig.insert(sig.end(), second.begin(), second.end());
+  sig.resize(static_cast<std::size_t>(n) + 1, end);
+  sig.back() = 0.0;
+  return sig;
+}
+
+/// ln B(a, b).
+inline double log_beta_function(double a, double b) { return log_gamma(a) + log_gamma(b) - log_gamma(a + b); }
+
+/// stable-diffusion.cpp `BetaScheduler::incbeta`: the continued fraction of the regularised incomplete
+/// beta function (modified Lentz, Numerical Recipes' betacf) with its tolerances, |δ − 1| < 3e-7 and at most
+/// 200 iterations, times the front factor x^a(1 − x)^b / (a·B(a, b)).
+inline double sdcpp_incomplete_beta(double x, double a, double b) {
+  if (x <= 0.0) return 0.0;
+  if (x >= 1.0) return 1.0;
+  constexpr double tiny = 1e-30, eps = 3.0e-7;
+  const double qab = a + b, qap = a + 1.0, qam = a - 1.0;
+  double c = 1.0, d = 1.0 - qab * x / qap;
+  if (std::fabs(d) < tiny) d = tiny;
+  d = 1.0 / d;
+  double h = d;
+  for (int m = 1; m <= 200; ++m) {
+    const double md = m, m2 = 2.0 * md;
+    double aa = md * (b - md) * x / ((qam + m2) * (a + m2));
+    d = 1.0 + aa * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1.0 + aa / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1.0 / d;
+    h *= d * c;
+    aa = -(a + md) * (qab + md) * x / ((a + m2) * (qap + m2));
+    d = 1.0 + aa * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1.0 + aa / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1.0 / d;
+    const double del = d * c;
+    h *= del;
+    if (std::fabs(del - 1.0) < eps) break;
+  }
+  return std::exp(a * std::log(x) + b * std::log(1.0 - x) - log_beta_function(a, b)) / a * h;
+}
+
+/// stable-diffusion.cpp `BetaScheduler::beta_ppf`: the Beta(a, b) quantile by at most 30 Newton steps from
+/// x = 0.5 on its continued-fraction CDF, stopping at |CDF − u| < 1e-10, x kept in [1e-10, 1 − 1e-10].
+/// Accurate to about 1e-7 (the CDF's tolerance), unlike detail::incomplete_beta_inverse; it is kept so
+/// that the rounded timesteps are stable-diffusion.cpp's.
+inline double sdcpp_beta_ppf(double u, double a, double b) {
+  auto cdf = [&](double x) {
+    if (x == 0.0) return 0.0;
+    if (x == 1.0) return 1.0;
+    return x < (a + 1.0) / (a + b + 2.0) ? sdcpp_incomplete_beta(x, a, b)
+                                         : 1.0 - sdcpp_incomplete_beta(1.0 - x, b, a);
+  };
+  const double lb = log_beta_function(a, b);
+  double x = 0.5;
+  for (int i = 0; i < 30; ++i) {
+    const double f = cdf(x) - u;
+    if (std::fabs(f) < 1e-10) break;
+    x -= f / std::exp((a - 1.0) * std::log(x) + (b - 1.0) * std::log(1.0 - x) - lb);
+    if (x <= 0.0) x = 1e-10;
+    if (x >= 1.0) x = 1.0 - 1e-10;
+  }
+  return x;
+}
+
+/// stable-diffusion.cpp `BetaScheduler` (arXiv:2407.12173; ComfyUI's beta_scheduler): σ at the integer
+/// timesteps lround(ppf(1 − i/n)·t_max), a timestep equal to the one before skipped, then 0 ({σ(t_max), 0}
+/// for n = 1). The list can be shorter than n + 1.
+inline std::vector<double> beta_schedule(int n, const timestep_sigma& m, double alpha, double beta) {
+  std::vector<double> sig;
+  const double t_max = m.t_max();
+  if (n == 1) {
+    sig.push_back(m(t_max));
+  } else {
+    long last = -1;
+    for (int i = 0; i < n; ++i) {
+      const double u = 1.0 - static_cast<double>(i) / static_cast<double>(n);
+      const long t = std::lround(sdcpp_beta_ppf(u, alpha, beta) * t_max);
+      if (t != last) sig.push_back(m(static_cast<double>(t)));
+      last = t;
+    }
+  }
+  sig.push_back(0.0);
+  return sig;
+}
+
+/// Options of the ltx2 schedule (stable-diffusion.cpp `LTX2Scheduler`'s members and defaults).
+struct ltx2_options {
+  double max_shift = 2.05, base_shift = 0.95;
+  bool stretch = true;
+  double terminal = 0.1;
+};
+
+/// stable-diffusion.cpp `LTX2Scheduler`: σ = e^s/(e^s + 1/u − 1) at u = 1 − i/n with the shift s linear in
+/// the token count (base_shift at 1024 tokens, max_shift at 4096); with `stretch` (and n >= 2) the nonzero
+/// values are stretched as 1 − (1 − σ)/k so that the last nonzero one is `terminal`; the last value 0.
+inline std::vector<double> ltx2_schedule(int n, int tokens, const ltx2_options& o) {
+  const std::size_t count = static_cast<std::size_t>(n);
+  const double slope = (o.max_shift - o.base_shift) / (4096.0 - 1024.0);
+  const double shift = static_cast<double>(tokens) * slope + (o.base_shift - slope * 1024.0);
+  const double e = std::exp(shift);
+  std::vector<double> sig(count + 1);
+  for (std::size_t i = 0; i <= count; ++i) {
+    const double u = 1.0 - static_cast<double>(i) / static_cast<double>(n);
+    sig[i] = u != 0.0 ? e / (e + (1.0 / u - 1.0)) : u;
+  }
+  if (o.stretch && n >= 2) {
+    const double k = (1.0 - sig[count - 1]) / (1.0 - o.terminal);
+    if (k > 1e-8)
+      for (std::size_t i = 0; i < count; ++i) sig[i] = 1.0 - (1.0 - sig[i]) / k;
+  }
+  sig[count] = 0.0;
+  return sig;
+}
+
+/// e^μ/(e^μ + 1/t − 1): Flux's `time_shift(mu, 1, t)` (stable-diffusion.cpp `flux_time_shift`).
+inline double flux_time_shift(double exp_mu, double t) { return exp_mu / (exp_mu + (1.0 / t - 1.0)); }
+
+/// stable-diffusion.cpp `FluxScheduler` (Black Forest Labs flux/sampling.py get_schedule): flux_time_shift
+/// at t = 1 − i/n with μ linear in image_seq_len (base_shift at 256, max_shift at 4096), the last value 0.
+inline std::vector<double> flux_schedule(int n, int image_seq_len, double base_shift, double max_shift) {
+  const std::size_t count = static_cast<std::size_t>(n);
+  const double slope = (max_shift - base_shift) / (4096.0 - 256.0);
+  const double mu = static_cast<double>(image_seq_len) * slope + (base_shift - slope * 256.0);
+  const double e = std::exp(mu);
+  std::vector<double> sig(count + 1);
+  for (std::size_t i = 0; i <= count; ++i) {
+    const double t = 1.0 - static_cast<double>(i) / static_cast<double>(n);
+    sig[i] = t <= 0.0 ? 0.0 : flux_time_shift(e, t);
+  }
+  sig[count] = 0.0;
+  return sig;
+}
+
+/// stable-diffusion.cpp `Flux2Scheduler::compute_empirical_mu` (Black Forest Labs flux2/sampling.py): μ
+/// linear in image_seq_len, and above 4300 tokens independent of the step count.
+inline double flux2_empirical_mu(int image_seq_len, int n) {
+  const double a1 = 8.73809524e-05, b1 = 1.89833333, a2 = 0.00016927, b2 = 0.45666666;
+  const double len = static_cast<double>(image_seq_len);
+  if (image_seq_len > 4300) return a2 * len + b2;
+  const double m_200 = a2 * len + b2, m_10 = a1 * len + b1;
+  const double a = (m_200 - m_10) / 190.0, b = m_200 - 200.0 * a;
+  return a * static_cast<double>(n) + b;
+}
+
+/// stable-diffusion.cpp `Flux2Scheduler`: flux_time_shift at t = 1 − i/n with flux2_empirical_mu, the last
+/// value 0.
+inline std::vector<double> flux2_schedule(int n, int image_seq_len) {
+  const std::size_t count = static_cast<std::size_t>(n);
+  const double e = std::exp(flux2_empirical_mu(image_seq_len, n));
+  std::vector<double> sig(count + 1);
+  for (std::size_t i = 0; i <= count; ++i) {
+    const double t = 1.0 - static_cast<double>(i) / static_cast<double>(n);
+    sig[i] = t <= 0.0 ? 0.0 : t >= 1.0 ? 1.0 : flux_time_shift(e, t);
+  }
+  sig[count] = 0.0;
+  return sig;
+}
+
+/// Acklam's rational approximation of the standard normal quantile Φ⁻¹(p) (relative error < 1.2e-9;
+/// stable-diffusion.cpp `LogitNormalScheduler::ndtri`): ∓∞ at p <= 0 and p >= 1.
+inline double acklam_normal_quantile(double p) {
+  if (p <= 0.0) return -HUGE_VAL;
+  if (p >= 1.0) return HUGE_VAL;
+  constexpr double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
+                           1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  constexpr double b[5] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                           6.680131188771972e+01, -1.328068155288572e+01};
+  constexpr double c[6] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                           -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+  constexpr double d[4] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                           3.754408661907416e+00};
+  constexpr double p_low = 0.02425;
+  auto tail = [&](double q) {  // the lower tail at q = √(−2 ln p)
+    const double num = ((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5];
+    const double den = (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0;
+    return num / den;
+  };
+  if (p < p_low) return tail(std::sqrt(-2.0 * std::log(p)));
+  if (p > 1.0 - p_low) return -tail(std::sqrt(-2.0 * std::log(1.0 - p)));
+  const double q = p - 0.5, r = q * q;
+  const double num = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q;
+  const double den = ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0;
+  return num / den;
+}
+
+/// Options of the logit_normal schedule (stable-diffusion.cpp `LogitNormalScheduler(image_seq_len, args)`
+/// defaults: μ 0, std 1.75, logSNR from −15 to 18, resolution-aware).
+struct logit_normal_options {
+  double mu = 0.0, std = 1.75, logsnr_min = -15.0, logsnr_max = 18.0;
+  bool resolution_aware = true;
+};
+
+/// stable-diffusion.cpp `LogitNormalScheduler` (Ideogram 4's scheduler.py): σ_i = sigmoid(μ' − std·Φ⁻¹(i/n))
+/// clamped to [sigmoid(logsnr_min/2), sigmoid(logsnr_max/2)], where μ' = μ + ½·ln(image_seq_len/1024) when
+/// resolution-aware (and image_seq_len > 0), else μ; the last value 0.
+inline std::vector<double> logit_normal_schedule(int n, int image_seq_len, const logit_normal_options& o) {
+  const std::size_t count = static_cast<std::size_t>(n);
+  double mean = o.mu;
+  if (image_seq_len > 0 && o.resolution_aware)
+    mean += 0.5 * std::log(static_cast<double>(image_seq_len) / 1024.0);  // (512·512)/(16·16) tokens
+  auto sigmoid = [](double y) { return 1.0 / (1.0 + std::exp(-y)); };
+  const double hi = sigmoid(0.5 * o.logsnr_max), lo = sigmoid(0.5 * o.logsnr_min);
+  std::vector<double> sig(count + 1);
+  for (std::size_t i = 0; i <= count; ++i) {
+    const double t = static_cast<double>(i) / static_cast<double>(n);
+    const double s = sigmoid(mean - o.std * acklam_normal_quantile(t));
+    sig[i] = std::min(std::max(s, lo), hi);
+  }
+  sig[count] = 0.0;
+  return sig;
+}
+
+/// ComfyUI `ddim_scheduler` (ddim_uniform): σ at the timesteps 1, 1 + s, 1 + 2s, … below T with the stride
+/// s = max(⌊T/n⌋, 1), in decreasing order, then 0. DDIM's "leading" spacing: the list never holds
+/// t_max, and it holds ⌈(T − 1)/s⌉ nonzero values, which is n only when the stride divides evenly (30
+/// steps: stride 33, 31 values). When σ at timestep 1 is below 1e-5 ComfyUI takes one more timestep
+/// instead of the final 0; here that last value is then set to 0 exactly.
+inline std::vector<double> ddim_uniform_schedule(int n, const timestep_sigma& m) {
+  const std::size_t timesteps = m.timesteps();
+  std::size_t steps = static_cast<std::size_t>(n);
+  const bool zero_at_one = std::fabs(m(1.0)) <= 1e-5;
+  if (zero_at_one) ++steps;
+  const std::size_t stride = std::max<std::size_t>(timesteps / steps, 1);
+  std::vector<double> sig;
+  for (std::size_t t = 1; t < timesteps; t += stride) sig.push_back(m(static_cast<double>(t)));
+  std::reverse(sig.begin(), sig.end());
+  if (zero_at_one)
+    sig.back() = 0.0;
+  else
+    sig.push_back(0.0);
+  return sig;
+}
+
+/// ComfyUI `linear_quadratic_schedule` (Genmo's Mochi): 1 − σ runs linearly from 0 to `threshold_noise`
+/// over the first `linear_steps` steps and quadratically to 1 over the rest; the list is multiplied by
+/// σ_max. {σ_max, 0} for n = 1.
+inline std::vector<double> linear_quadratic_schedule(int n, double sigma_max, double threshold_noise,
+                                                     int linear_steps) {
+  if (n == 1) return {sigma_max, 0.0};
+  const double ls = linear_steps, steps = n, qs = steps - ls;
+  std::vector<double> sig;
+  sig.reserve(static_cast<std::size_t>(n) + 1);
+  for (int i = 0; i < linear_steps; ++i) sig.push_back(static_cast<double>(i) * threshold_noise / ls);
+  const double diff = ls - threshold_noise * steps;
+  const double quad = diff / (ls * qs * qs);
+  const double lin = threshold_noise / ls - 2.0 * diff / (qs * qs);
+  const double c = quad * (ls * ls);
+  for (int i = linear_steps; i < n; ++i) {
+    const double x = i;
+    sig.push_back(quad * (x * x) + lin * x + c);
+  }
+  sig.push_back(1.0);
+  for (double& v : sig) v = (1.0 - v) * sigma_max;
+  return sig;
+}
+
+}  // namespace stork::detail
+// ---- end stork/detail/named_schedules.hpp
+
+namespace stork {
+
+/// @brief What a named schedule may read about the model and the image: the σ table of a discrete ε/v
+/// model, or the shift of a discrete flow model, the image's token count, and the schedule's options.
+///
+/// Members in this order (designated initializers in C++20; assign them one by one in C++17):
+/// @code
+/// const auto sd = stork::vp_discrete::scaled_linear(1000, 0.00085, 0.012);    // SD 1.x / 2.x / XL
+/// auto s = stork::sigmas_from_name("karras", 20, stork::schedule_context{.table = &sd});
+/// auto f = stork::sigmas_from_name("simple", 28, stork::schedule_context{.flow_shift = 3.0});  // SD3
+/// auto x = stork::sigmas_from_name("flux", 28, stork::schedule_context{.image_seq_len = 4096});
+/// auto b = stork::sigmas_from_name("beta", 20, {.table = &sd, .options = "alpha=0.5,beta=0.7"});
+/// @endcode
+struct schedule_context {
+  /// A discrete ε/v model's β table (stable-diffusion.cpp's `CompVisDenoiser` / `CompVisVDenoiser`, its σ_i =
+  /// √((1 − ᾱ_i)/ᾱ_i) and log-σ interpolation between timesteps). Not owned: it must outlive the call.
+  /// SD 1.x, 2.x (ε and v) and SDXL all use `vp_discrete::scaled_linear(1000, 0.00085, 0.012)`.
+  const vp_discrete* table = nullptr;
+  /// > 0: a discrete flow model with this shift (stable-diffusion.cpp's `DiscreteFlowDenoiser`): the σ of
+  /// timestep t ∈ [0, 999] is s·u/(1 + (s − 1)·u) with u = (t + 1)/1000. 0: not a flow model. SD3: 3.0.
+  double flow_shift = 0.0;
+  /// The image's token count, for the resolution-dependent schedules (flux, flux2, ltx2, logit_normal);
+  /// 0: not given. stable-diffusion.cpp passes (height/f)·(width/f) with f its VAE scale factor (times the
+  /// latent frames for video); pass the count your model's reference uses.
+  int image_seq_len = 0;
+  /// The schedule's options, "key=value,key=value" (',' or ';' between items); see `sigmas_from_name` for
+  /// each schedule's keys. Only this schedule's keys: an engine that has one string for the sampler and the
+  /// scheduler (stable-diffusion.cpp's extra_sample_args) splits it first (`schedule_option_keys`).
+  std::string_view options = "";
+};
+
+namespace detail {
+
+/// What a schedule is built from.
+enum class schedule_input {
+  model,     ///< the model's timestep σ: a `table` or a `flow_shift` (no default: one of them is needed)
+  ve_table,  ///< published VE noise levels (ays, gits): anything but a flow model
+  flow_len   ///< flow-matching σ ∈ [0, 1] from image_seq_len (flux, flux2, ltx2, logit_normal): no table
+};
+
+struct schedule_entry {
+  std::string_view name;
+  schedule_input input;
+  std::vector<std::string_view> keys;
+};
+
+/// The menu, in stable-diffusion.cpp's order (its `scheduler_to_str`), then ComfyUI's additions.
+inline const std::vector<schedule_entry>& schedule_entries() {
+  static const std::vector<schedule_entry> entries = {
+      {"discrete", schedule_input::model, {}},
+      {"karras", schedule_input::model, {"rho"}},
+      {"exponential", schedule_input::model, {}},
+      {"ays", schedule_input::ve_table, {"model_type"}},
+      {"gits", schedule_input::ve_table, {"coeff"}},
+      {"sgm_uniform", schedule_input::model, {}},
+      {"simple", schedule_input::model, {}},
+      {"smoothstep", schedule_input::model, {}},
+      {"kl_optimal", schedule_input::model, {}},
+      {"lcm", schedule_input::model, {}},
+      {"bong_tangent", schedule_input::model, {}},
+      {"ltx2", schedule_input::flow_len, {"max_shift", "base_shift", "terminal", "stretch"}},
+      {"logit_normal",
+       schedule_input::flow_len,
+       {"mu", "std", "logsnr_min", "logsnr_max", "resolution_aware"}},
+      {"flux2", schedule_input::flow_len, {}},
+      {"flux", schedule_input::flow_len, {"base_shift", "max_shift"}},
+      {"beta", schedule_input::model, {"alpha", "beta"}},
+      {"ddim_uniform", schedule_input::model, {}},
+      {"linear_quadratic", schedule_input::model, {"threshold_noise", "linear_steps"}},
+  };
+  return entries;
+}
+
+/// Other spellings: stable-diffusion.cpp's `str_to_scheduler` reads "normal" as "discrete" (ComfyUI's
+/// normal_scheduler is the same rule on a σ table).
+struct schedule_alias {
+  std::string_view alias, name;
+};
+inline constexpr schedule_alias schedule_aliases[] = {{"normal", "discrete"}};
+
+inline const schedule_entry* find_schedule(std::string_view name) noexcept {
+  for (const schedule_alias& a : schedule_aliases)
+    if (a.alias == name) name = a.name;
+  for (const schedule_entry& e : schedule_entries())
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+inline const schedule_entry& schedule_or_throw(std::string_view where, std::string_view name) {
+  if (const schedule_entry* e = find_schedule(name)) return *e;
+  std::string accepted;
+  for (const schedule_entry& e : schedule_entries())
+    accepted.append(accepted.empty() ? "" : ", ").append(e.name);
+  for (const schedule_alias& a : schedule_aliases)
+    accepted.append(", ").append(a.alias).append(" (= ").append(a.name).append(")");
+  fail_text(where, "name", name, "unknown schedule; accepted: " + accepted);
+}
+
+[[noreturn]] inline void fail_context(const std::string& where, std::string_view what, std::string_view why) {
+  throw error("stork: " + where + ": " + std::string(what) + " is invalid (" + std::string(why) + ")");
+}
+
+}  // namespace detail
+
+/// @brief Every canonical schedule name of `sigmas_from_name`: stable-diffusion.cpp's 16 (discrete, karras,
+/// exponential, ays, gits, sgm_uniform, simple, smoothstep, kl_optimal, lcm, bong_tangent, ltx2,
+/// logit_normal, flux2, flux, beta), then ComfyUI's ddim_uniform and linear_quadratic. The alias "normal"
+/// (= discrete) is accepted too but not listed.
+inline const std::vector<std::string_view>& schedule_names() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> v;
+    for (const detail::schedule_entry& e : detail::schedule_entries()) v.push_back(e.name);
+    return v;
+  }();
+  return names;
+}
+
+/// @brief The canonical name of a schedule name or alias ("normal" → "discrete"). Throws stork::error
+/// listing every accepted name if `name` is unknown.
+inline std::string_view canonical_schedule_name(std::string_view name) {
+  return detail::schedule_or_throw("canonical_schedule_name", name).name;
+}
+
+/// @brief The option keys the schedule `name` accepts in schedule_context::options (empty for most).
+/// Throws stork::error listing every accepted name if `name` is unknown.
+inline const std::vector<std::string_view>& schedule_option_keys(std::string_view name) {
+  return detail::schedule_or_throw("schedule_option_keys", name).keys;
+}
+
+/// @brief The σ list of the schedule `name` for `steps` steps: decreasing σ, the last value exactly 0, as
+/// stable-diffusion.cpp's `Denoiser::get_sigmas` (src/runtime/denoiser.hpp) returns it, and as ComfyUI's
+/// `calculate_sigmas` (comfy/samplers.py) does for ddim_uniform and linear_quadratic.
+///
+/// Usually steps + 1 values; beta drops repeated timesteps (fewer), ddim_uniform follows ComfyUI's
+/// stride ⌊T/steps⌋ (sometimes more). Below, T = the table's training timesteps (1000 for flow), σ(t) =
+/// the model's σ of timestep t, σ_min = σ(0), σ_max = σ(T − 1); each name with its rule (a
+/// stable-diffusion.cpp class unless said), what it needs, and its option keys (defaults):
+/// - `discrete` (alias `normal`): `DiscreteScheduler`, σ(t) at t evenly spaced from T − 1 to 0. Needs a
+///   table or a flow_shift.
+/// - `karras`: `KarrasScheduler`, the Karras ρ-ramp from σ_max to σ_min. Table or flow_shift. `rho` (7).
+/// - `exponential`: `ExponentialScheduler`, log-uniform from σ_max to σ_min. Table or flow_shift.
+/// - `ays`: `AYSScheduler`, the Align Your Steps levels, log-linearly interpolated. No flow_shift.
+///   `model_type` (sd1; sdxl, svd — stable-diffusion.cpp picks by model version).
+/// - `gits`: `GITSScheduler`, the GITS table rows (steps >= 2), interpolated beyond 20 steps. No
+///   flow_shift. `coeff` (1.20; 0.80 … 1.50 by 0.05, as ComfyUI's GITSScheduler node).
+/// - `sgm_uniform`: `SGMUniformScheduler`, the first `steps` of steps + 1 timesteps from T − 1 to 0.
+///   Table or flow_shift.
+/// - `simple`: `SimpleScheduler`, the integer timesteps T − 1 − ⌊i·T/steps⌋. Table or flow_shift.
+/// - `smoothstep`: `SmoothStepScheduler`, the timesteps round(u²(3 − 2u)·(T − 1)), u = 1 − i/steps.
+///   Table or flow_shift.
+/// - `kl_optimal`: `KLOptimalScheduler`, tan of evenly spaced angles from atan σ_max to atan σ_min. Table
+///   or flow_shift.
+/// - `lcm`: `LCMScheduler`, LCM's skipping timesteps on 50 original steps (steps <= 50). Table or flow_shift.
+/// - `bong_tangent`: `BongTangentScheduler`, two arctangent stages in σ. Table or flow_shift.
+/// - `ltx2`: `LTX2Scheduler`, a token-dependent shift, stretched so that the last nonzero σ is `terminal`.
+///   image_seq_len, no table. `max_shift` (2.05), `base_shift` (0.95), `terminal` (0.1, in [0, 0.99]),
+///   `stretch` (true).
+/// - `logit_normal`: `LogitNormalScheduler`, clamped logit-normal quantiles. image_seq_len (unless
+///   resolution_aware=false), no table. `mu` (0), `std` (1.75), `logsnr_min` (−15), `logsnr_max` (18),
+///   `resolution_aware` (true).
+/// - `flux2`: `Flux2Scheduler`, an empirical μ from the token count and the steps. image_seq_len, no table.
+/// - `flux`: `FluxScheduler`, μ linear in the token count (256 → 4096). image_seq_len, no table.
+///   `base_shift` (0.5), `max_shift` (1.15).
+/// - `beta`: `BetaScheduler`, Beta(α, β) quantiles on integer timesteps, repeats dropped. Table or
+///   flow_shift. `alpha` (0.6), `beta` (0.6).
+/// - `ddim_uniform`: ComfyUI's `ddim_scheduler`, the timesteps 1, 1 + ⌊T/steps⌋, … (decreasing). Table or
+///   flow_shift.
+/// - `linear_quadratic`: ComfyUI's `linear_quadratic_schedule` (Genmo's Mochi), times σ_max. Table or
+///   flow_shift. `threshold_noise` (0.025), `linear_steps` (⌊steps/2⌋).
+///
+/// The schedules on the model's timesteps need `table` or `flow_shift`: there is no default model (an
+/// engine that forgot to say which model it runs gets an error, not SD 1.x's grid). flux, flux2, ltx2 and
+/// logit_normal give flow-matching σ ∈ [0, 1] and ignore `flow_shift`, as stable-diffusion.cpp does; ays
+/// and gits give published VE σ (SD 1.5 / SDXL up to 14.6, SVD up to 700) and ignore `table`.
+///
+/// Precision: stork computes in double; stable-diffusion.cpp in float (its σ table too: from float
+/// ᾱ, whose relative round-off reaches ~1e-4 in σ near t = 0), so its lists differ from these by float
+/// round-off. Where its float arithmetic picks integer timesteps (simple, smoothstep, bong_tangent's stage
+/// lengths) the same float operations pick them here; beta uses stable-diffusion.cpp's own quantile
+/// routine, so the rounded timesteps agree too.
+///
+/// Where stork differs from stable-diffusion.cpp on purpose:
+/// - karras and exponential with 1 step give k-diffusion's {σ_max, 0} (stable-diffusion.cpp: 0/0, NaN);
+/// - gits with 1 step is an error (the tables start at 2 steps; stable-diffusion.cpp reads before its table);
+/// - lcm with more than 50 steps, and any list that would repeat a σ (smoothstep or simple with very many
+///   steps), are errors instead of zero-length steps; so are options that stable-diffusion.cpp would ignore
+///   with a warning (unknown keys, malformed values, beta's α ≤ 0) or clamp (ltx2's terminal);
+/// - ays for SD 2.x: stable-diffusion.cpp has no levels (it reads an empty list); stork uses model_type.
+///
+/// Where ComfyUI differs, for the names both have (stork follows stable-diffusion.cpp): on a flow model
+/// with shift ≠ 1, ComfyUI's normal and sgm_uniform space the timesteps between 1000·σ_max and
+/// 1000·σ_min, the unshifted σ·1000 (its `ModelSamplingDiscreteFlow.timestep`), not 999 … 0: its last
+/// nonzero σ is shift(σ_min) instead of σ_min; beta uses scipy's exact quantile and rounds half to even;
+/// kl_optimal with 1 step is NaN; simple computes ⌊i·T/steps⌋ in double. On a σ table they agree.
+///
+/// @par Cost: O(steps) (beta: O(steps) quantiles of ≤ 30 Newton steps each); one allocation for the result.
+/// @throws stork::error naming the parameter and the value for: an unknown name (the message lists every
+/// accepted name); steps < 1 (gits: < 2; lcm: > 50) or > 10⁶; flow_shift negative or not finite;
+/// image_seq_len < 0; table and flow_shift both set, or an empty table; a schedule whose input is missing
+/// or wrong (see the list); an unknown option key, a key given twice, a malformed, non-finite or
+/// out-of-range value (the message lists the accepted keys); a list that is not strictly decreasing
+/// before its final 0.
+inline std::vector<double> sigmas_from_name(std::string_view name, int steps,
+                                            const schedule_context& ctx = {}) {
+  const detail::schedule_entry& entry = detail::schedule_or_throw("sigmas_from_name", name);
+  const std::string_view canonical = entry.name;
+  const std::string where = "sigmas_from_name(\"" + std::string(canonical) + "\")";
+  const std::string what = "the " + std::string(canonical) + " schedule";
+
+  if (!(std::isfinite(ctx.flow_shift) && ctx.flow_shift >= 0.0))
+    detail::fail(where, "flow_shift", ctx.flow_shift, "needs a finite flow_shift >= 0 (0: not a flow model)");
+  if (ctx.image_seq_len < 0)
+    detail::fail(where, "image_seq_len", ctx.image_seq_len, "needs image_seq_len >= 0 (0: not given)");
+  const bool flow = ctx.flow_shift > 0.0;
+  if (ctx.table != nullptr && flow)
+    detail::fail(where, "flow_shift", ctx.flow_shift,
+                 "a table and a flow_shift are both set: give the table for a discrete eps/v model, or the "
+                 "flow_shift for a discrete flow model");
+  if (ctx.table != nullptr && ctx.table->num_train_timesteps() < 2)
+    detail::fail(where, "table->num_train_timesteps()", ctx.table->num_train_timesteps(),
+                 "needs a table of at least 2 training timesteps");
+  detail::check_schedule_steps(where, steps, canonical == "gits" ? 2 : 1);
+  const detail::key_value_options opt(where, ctx.options, entry.keys);
+
+  switch (entry.input) {
+    case detail::schedule_input::model:
+      if (ctx.table == nullptr && !flow)
+        detail::fail_context(where, "table = nullptr with flow_shift = 0",
+                             what +
+                                 " is built on the model's timestep sigmas: set schedule_context::table to "
+                                 "the model's stork::vp_discrete (SD 1.x/2.x/XL: "
+                                 "vp_discrete::scaled_linear(1000, 0.00085, 0.012)), or flow_shift > 0 "
+                                 "for a discrete flow model");
+      break;
+    case detail::schedule_input::ve_table:
+      if (flow)
+        detail::fail(where, "flow_shift", ctx.flow_shift,
+                     what +
+                         " gives the published VE noise levels of SD 1.5/SDXL/SVD (sigma up to 14.6 or "
+                         "700), not flow-matching sigmas in [0, 1]");
+      break;
+    case detail::schedule_input::flow_len:
+      if (ctx.table != nullptr)
+        detail::fail_context(where, "table = (set)",
+                             what +
+                                 " gives flow-matching sigmas in [0, 1] for flow models; leave table null "
+                                 "(flow_shift is not read by it)");
+      break;
+  }
+  auto need_tokens = [&] {
+    if (ctx.image_seq_len <= 0)
+      detail::fail(where, "image_seq_len", ctx.image_seq_len,
+                   what +
+                       " depends on the image's token count: give image_seq_len > 0 (stable-diffusion.cpp "
+                       "passes (height/f)*(width/f), f its VAE scale factor)");
+  };
+
+  const detail::timestep_sigma model{ctx.table, ctx.flow_shift};
+  std::vector<double> sig;
+  if (canonical == "discrete") {
+    sig = detail::discrete_schedule(steps, model);
+  } else if (canonical == "karras") {
+    const double rho = opt.real("rho", 7.0);
+    if (!(rho > 0.0)) opt.reject("rho", "needs rho > 0");
+    sig = detail::karras_schedule_of(steps, model, rho);
+  } else if (canonical == "exponential") {
+    sig = detail::exponential_schedule_of(steps, model);
+  } else if (canonical == "ays") {
+    const std::string_view family =
+        opt.choice("model_type", "sd1", {"sd1", "sdxl", "svd", "SD1", "SDXL", "SVD"});
+    const std::size_t row = family == "sd1" || family == "SD1"     ? 0
+                            : family == "sdxl" || family == "SDXL" ? 1
+                                                                   : 2;
+    sig = detail::ays_schedule(steps, row);
+  } else if (canonical == "gits") {
+    const double coeff = opt.real("coeff", 1.20);
+    const double k = std::round((coeff - 0.80) / 0.05);
+    if (!(k >= 0.0 && k < static_cast<double>(detail::gits_coefficients) &&
+          std::fabs(coeff - (0.80 + 0.05 * k)) <= 1e-6))
+      opt.reject("coeff", "needs one of the published coefficients 0.80, 0.85, ..., 1.50");
+    sig = detail::gits_schedule(steps, static_cast<std::size_t>(k));
+  } else if (canonical == "sgm_uniform") {
+    sig = detail::sgm_uniform_schedule(steps, model);
+  } else if (canonical == "simple") {
+    sig = detail::simple_schedule(steps, model);
+  } else if (canonical == "smoothstep") {
+    sig = detail::smoothstep_schedule(steps, model);
+  } else if (canonical == "kl_optimal") {
+    sig = detail::kl_optimal_schedule(steps, model);
+  } else if (canonical == "lcm") {
+    if (steps > detail::lcm_original_steps)
+      detail::fail(
+          where, "steps", steps,
+          "at most 50: LCM's 50 original timesteps; more would repeat timesteps (zero-length steps)");
+    if (model.timesteps() < static_cast<std::size_t>(detail::lcm_original_steps))
+      detail::fail(where, "table->num_train_timesteps()", model.timesteps(),
+                   "needs at least 50 training timesteps (LCM's 50 original timesteps)");
+    sig = detail::lcm_schedule(steps, model);
+  } else if (canonical == "bong_tangent") {
+    sig = detail::bong_tangent_schedule(steps, model);
+  } else if (canonical == "ltx2") {
+    need_tokens();
+    detail::ltx2_options o;
+    o.max_shift = opt.real("max_shift", o.max_shift);
+    o.base_shift = opt.real("base_shift", o.base_shift);
+    o.terminal = opt.real("terminal", o.terminal);
+    o.stretch = opt.boolean("stretch", o.stretch);
+    if (!(o.terminal >= 0.0 && o.terminal <= 0.99))
+      opt.reject("terminal", "needs 0 <= terminal <= 0.99 (stable-diffusion.cpp clamps it to that range)");
+    sig = detail::ltx2_schedule(steps, ctx.image_seq_len, o);
+  } else if (canonical == "logit_normal") {
+    detail::logit_normal_options o;
+    o.mu = opt.real("mu", o.mu);
+    o.std = opt.real("std", o.std);
+    o.logsnr_min = opt.real("logsnr_min", o.logsnr_min);
+    o.logsnr_max = opt.real("logsnr_max", o.logsnr_max);
+    o.resolution_aware = opt.boolean("resolution_aware", o.resolution_aware);
+    if (!(o.std > 0.0)) opt.reject("std", "needs std > 0");
+    if (!(o.logsnr_max > o.logsnr_min))
+      opt.reject(opt.has("logsnr_max") ? "logsnr_max" : "logsnr_min", "needs logsnr_min < logsnr_max");
+    if (o.resolution_aware) need_tokens();
+    sig = detail::logit_normal_schedule(steps, ctx.image_seq_len, o);
+  } else if (canonical == "flux2") {
+    need_tokens();
+    sig = detail::flux2_schedule(steps, ctx.image_seq_len);
+  } else if (canonical == "flux") {
+    need_tokens();
+    const double base = opt.real("base_shift", 0.5), max = opt.real("max_shift", 1.15);
+    sig = detail::flux_schedule(steps, ctx.image_seq_len, base, max);
+  } else if (canonical == "beta") {
+    const double alpha = opt.real("alpha", 0.6), beta = opt.real("beta", 0.6);
+    if (!(alpha > 0.0)) opt.reject("alpha", "needs alpha > 0");
+    if (!(beta > 0.0)) opt.reject("beta", "needs beta > 0");
+    sig = detail::beta_schedule(steps, model, alpha, beta);
+  } else if (canonical == "ddim_uniform") {
+    sig = detail::ddim_uniform_schedule(steps, model);
+  } else {  // linear_quadratic
+    const double threshold = opt.real("threshold_noise", 0.025);
+    if (!(threshold > 0.0 && threshold < 1.0)) opt.reject("threshold_noise", "needs 0 < threshold_noise < 1");
+    const int linear_steps = opt.integer("linear_steps", steps / 2);
+    if (steps >= 2 && !(linear_steps >= 1 && linear_steps <= steps - 1))
+      opt.reject("linear_steps", "needs 1 <= linear_steps <= steps - 1 = " + std::to_string(steps - 1));
+    sig = detail::linear_quadratic_schedule(steps, model.sigma_max(), threshold, linear_steps);
+  }
+
+  detail::check_decreasing_sigmas(where, steps, stork::span<const double>(sig.data(), sig.size() - 1),
+                                  canonical,
+                                  "at this many steps the schedule repeats a sigma (a zero-length step) or "
+                                  "its options make it non-monotone; use fewer steps or check the options");
+  return sig;
+}
+
+}  // namespace stork
+// ---- end stork/schedule/from_name.hpp
 
 // ---- begin stork/schedule/flow_sigmas.hpp
 /// @file
@@ -5856,60 +9387,6 @@ inline std::vector<double> flow_sigmas(int steps, const flow_schedule& s = {}) {
 }  // namespace stork
 // ---- end stork/schedule/flow_sigmas.hpp
 
-// ---- begin stork/schedule/karras_sigmas.hpp
-/// @file
-/// @brief `stork::karras_sigmas`: the VE sigma grid of Karras et al. (2022), as k-diffusion's
-/// get_sigmas_karras builds it.
-
-#include <cmath>
-#include <cstddef>
-#include <vector>
-
-
-namespace stork {
-
-/// @brief Options of `karras_sigmas`. The default σ range, 0.0292 to 14.6146, is Stable Diffusion 1.x's
-/// (scaled-linear β from 0.00085 to 0.012 over 1000 steps: σ = √((1 − ᾱ)/ᾱ) at t = 0 and t = 999,
-/// 0.029167 and 14.614641, as usually rounded).
-struct karras_schedule {
-  double sigma_min = 0.0292;   ///< the last nonzero σ, finite, > 0
-  double sigma_max = 14.6146;  ///< the first σ, finite, > sigma_min
-  double rho = 7.0;            ///< ρ > 0, finite: the grid is uniform in σ^{1/ρ} (ρ = 1: uniform in σ)
-};
-
-/// @brief The Karras sigma grid for `steps` = N steps: N + 1 values, N strictly decreasing from
-/// σ_max to σ_min, then a final 0.
-///
-/// Reproduces k-diffusion's `get_sigmas_karras(n, sigma_min, sigma_max, rho)` (sampling.py):
-/// r = linspace(0, 1, N), σ_i = (σ_max^{1/ρ} + r_i·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, then 0 appended.
-/// One step gives {≈σ_max, 0}. The end points are σ_max and σ_min up to the rounding of x ↦ (x^{1/ρ})^ρ.
-/// k-diffusion computes in float32 torch tensors; stork computes in double (with numpy's linspace), so
-/// k-diffusion's values differ from these by float32 round-off (relative ~1e-7), while these match the
-/// formula evaluated in double to about 1e-15. flow_sigmas' `sigma_spacing::karras` uses the same ramp
-/// between its own end points.
-/// Example: `stork::karras_sigmas(10)` gives 14.615, 9.1034, 5.479, 3.1692, 1.7499, .91442, .44714,
-/// .20153, .081981, .0292, 0 (rounded).
-/// @par Cost: O(N), two pow per value.
-/// @throws stork::error naming the parameter and its value for steps outside [1, 10⁶], sigma_min not
-/// finite and > 0, sigma_max not finite and > sigma_min, rho not finite and > 0, or (naming steps) a
-/// grid that is not finite, positive and strictly decreasing in double (ρ so small or a σ range so
-/// narrow that it overflows or collapses).
-inline std::vector<double> karras_sigmas(int steps, const karras_schedule& s = {}) {
-  detail::check_schedule_steps("karras_sigmas", steps, 1);
-  detail::check_sigma_range("karras_sigmas", s.sigma_min, s.sigma_max);
-  if (!(std::isfinite(s.rho) && s.rho > 0.0))
-    detail::fail("karras_sigmas", "rho", s.rho, "needs a finite rho > 0");
-  std::vector<double> sig =
-      detail::karras_ramp(s.sigma_max, s.sigma_min, s.rho, static_cast<std::size_t>(steps));
-  detail::check_decreasing_sigmas("karras_sigmas", steps, sig, "karras",
-                                  "check sigma_min, sigma_max and rho");
-  sig.push_back(0.0);
-  return sig;
-}
-
-}  // namespace stork
-// ---- end stork/schedule/karras_sigmas.hpp
-
 // ---- begin stork/schedule/use_flow_sigmas.hpp
 /// @file
 /// @brief `stork::use_flow_sigmas`: the flow-matching sigma grid of diffusers' multistep schedulers
@@ -6010,415 +9487,6 @@ inline std::vector<double> vp_taus(int steps, const vp_grid& g = {}) {
 }  // namespace stork
 // ---- end stork/schedule/vp_taus.hpp
 // ---- end stork/schedule.hpp
-
-// ---- begin stork/scheduler.hpp
-/// @file
-/// @brief The two fronts of every method: the engine-owned loop (`make_scheduler`) and `integrate`.
-///
-/// `integrate` is the scheduler loop with the model called for you: one implementation, so the two
-/// agree bit for bit.
-
-#include <cmath>
-#include <cstddef>
-#include <optional>
-#include <string>
-#include <type_traits>
-#include <utility>
-
-
-// ---- begin stork/detail/arguments.hpp
-/// @file
-/// @brief Internal: the optional arguments of `make_scheduler` and `integrate` — a parameterisation or
-/// process, `sampler_options`, a state-operations object, a noise source, an observer — recognised by
-/// what they are, in any order; and the noise-source wrapper that checks each draw.
-
-#include <cstddef>
-#include <string>
-#include <type_traits>
-#include <utility>
-
-
-namespace stork::detail {
-
-/// No noise source: the deterministic methods.
-struct no_noise {};
-/// No observer.
-struct no_observer {};
-
-/// A stochastic method declares `static constexpr bool stochastic = true` and its stepper takes the noise
-/// source as a fourth argument of `advance`.
-template <class Method>
-using stochastic_t = decltype(Method::stochastic);
-template <class Method>
-constexpr bool is_stochastic_v = [] {
-  if constexpr (is_detected_v<stochastic_t, Method>)
-    return static_cast<bool>(Method::stochastic);
-  else
-    return false;
-}();
-
-enum class arg_kind { options, param, ops, observer, noise, unknown };
-
-template <class A, class S>
-constexpr arg_kind kind_of() {
-  using T = detail::remove_cvref_t<A>;
-  if constexpr (std::is_same_v<T, sampler_options>)
-    return arg_kind::options;
-  else if constexpr (is_parameterisation_v<T> || is_noise_process_v<T>)
-    return arg_kind::param;
-  else if constexpr (is_state_ops_v<T, S>)
-    return arg_kind::ops;
-  else if constexpr (std::is_invocable_v<T&, const step_info<S>&>)
-    return arg_kind::observer;
-  else if constexpr (std::is_invocable_v<T&, S&>)
-    return arg_kind::noise;
-  else
-    return arg_kind::unknown;
-}
-
-template <arg_kind K, class S, class... A>
-constexpr std::size_t count_of = (std::size_t{0} + ... + (kind_of<A, S>() == K ? 1 : 0));
-
-/// Static checks of the optional arguments: every one recognised, none twice, only where allowed.
-template <class S, bool allow_param, bool allow_observer, class... A>
-constexpr void check_arguments() {
-  static_assert(
-      ((kind_of<A, S>() != arg_kind::unknown) && ...),
-      "stork: an argument after the grid and the state is none of: a parameterisation or noise process "
-      "(make_scheduler), stork::sampler_options, a state-operations object (make_like, lincomb), a "
-      "noise source noise(S&), an observer observer(const stork::step_info<S>&) (integrate)");
-  static_assert(count_of<arg_kind::options, S, A...> <= 1, "stork: sampler_options given twice");
-  static_assert(count_of<arg_kind::param, S, A...> <= 1, "stork: two parameterisations given");
-  static_assert(count_of<arg_kind::ops, S, A...> <= 1, "stork: two state-operations objects given");
-  static_assert(count_of<arg_kind::noise, S, A...> <= 1, "stork: two noise sources given");
-  static_assert(count_of<arg_kind::observer, S, A...> <= 1, "stork: two observers given");
-  static_assert(
-      allow_param || count_of<arg_kind::param, S, A...> == 0,
-      "stork: integrate takes the parameterisation from the field: use stork::field(model, process, "
-      "prediction)");
-  static_assert(allow_observer || count_of<arg_kind::observer, S, A...> == 0,
-                "stork: make_scheduler takes no observer: the loop is the engine's (see interval(), "
-                "at_grid_point(), denoised())");
-}
-
-/// The first argument of kind K (a copy), or `d`.
-template <arg_kind K, class S, class D>
-D pick(D d) {
-  return d;
-}
-template <arg_kind K, class S, class D, class A, class... R>
-auto pick(D d, A&& a, R&&... r) {
-  if constexpr (kind_of<A, S>() == K)
-    return detail::remove_cvref_t<A>(std::forward<A>(a));
-  else
-    return pick<K, S>(std::move(d), std::forward<R>(r)...);
-}
-
-/// The state-operations object among the arguments, or `state_ops<S>{}` when there is none. The default is
-/// named only then: a state type that comes with its own ops object (a tensor that only a context can
-/// allocate) needs no `state_ops` specialisation.
-template <class S, class... A>
-auto pick_ops(A&&... a) {
-  if constexpr (count_of<arg_kind::ops, S, A...> == 0)
-    return state_ops<S>{};
-  else
-    return pick<arg_kind::ops, S>(no_observer{}, std::forward<A>(a)...);  // found: the default is unused
-}
-
-/// What a stochastic stepper calls for noise: the engine's source, then checks that it kept the size and
-/// (unless turned off) wrote finite values. The stepper draws before it changes anything, so a bad draw
-/// leaves x and the scheduler as they were.
-template <class Noise, class Ops, class S>
-struct checked_noise {
-  Noise& noise;
-  Ops& ops;
-  std::size_t size;
-  bool check_finite;
-
-  void operator()(S& out) {
-    noise(out);
-    if constexpr (ops_size<Ops, S>) {
-      const std::size_t n = ops.size(out);
-      if (n != size)
-        fail("noise source", "output size", n, "expected " + std::to_string(size) + " (it must not resize)");
-    }
-    if constexpr (ops_all_finite<Ops, S>)
-      if (check_finite && !ops.all_finite(out))
-        throw error("stork: noise source: the draw contains NaN or Inf");
-  }
-};
-
-}  // namespace stork::detail
-// ---- end stork/detail/arguments.hpp
-
-namespace stork {
-
-/// @brief What a run cost: `nfe` = model calls made, `steps` = intervals of the user's grid.
-struct stats {
-  std::size_t nfe = 0;
-  std::size_t steps = 0;
-};
-
-/// @brief A method together with its time grid, stepping one model evaluation at a time.
-///
-/// Usage (the engine owns the loop and the model):
-/// @code
-/// auto sch = stork::make_scheduler(stork::stork4{}, sigmas, x);
-/// while (!sch.done()) { model(x, sch.time(), v); sch.step(v, x); }
-/// // or zero-copy: model(x, sch.time(), sch.output_buffer()); sch.step(x);
-/// @endcode
-/// Between calls, `x` is the state at which the model must be evaluated next (a stage state for
-/// multi-stage methods); once `done()`, it is the final state. All temporaries are allocated by the
-/// constructor: `step` never allocates.
-///
-/// Members:
-/// - `time()`: the time at which the model must be evaluated next (once done, the last grid time);
-/// - `interval()`: the grid interval [t_n, t_{n+1}] that evaluation belongs to (n = number of intervals
-///   for a VP run's final denoise);
-/// - `at_grid_point()`: true when it is at t_n (a step's own call), false for a stage inside the interval;
-/// - `output_buffer()`: a buffer to write the model output into, then `step(x)`: the multistep methods
-///   keep it as their history entry without a copy;
-/// - `step(out, x)` / `step(x)`: consume the output at (x, time()) and move x on;
-/// - `denoised(out, x, dst)`: the x̂₀ preview of an output at (x, time()), for parameterisations with a
-///   denoise;
-/// - `nfe()`, `done()`, `ops()`: model outputs consumed, whether the grid is integrated, the state
-///   operations.
-///
-/// stable-diffusion.cpp's step index is `at_grid_point() ? interval() + 1 : −(interval() + 1)`.
-/// @tparam Method euler, heun, rkg2, rock4, stork2, stork4, … (anything with a nested `stepper`).
-/// @tparam S      the state type.
-/// @tparam P      what the model returns (`flow_velocity`, or `model<Process>`).
-/// @tparam Ops    the state operations (`state_ops<S>`, or an engine's own `StateOps` object).
-/// @tparam Noise  the noise source of a stochastic method (none for the others).
-template <class Method, class S, STORK_CONCEPT(Parameterisation) P = flow_velocity, class Ops = state_ops<S>,
-          class Noise = detail::no_noise>
-class scheduler {
-  static_assert(
-      is_state_ops_v<Ops, S>,
-      "stork: no state operations for this state type: specialise stork::state_ops<S> (make_like, lincomb) "
-      "or pass an object with make_like and lincomb members to make_scheduler / integrate");
-  static constexpr bool stochastic = detail::is_stochastic_v<Method>;
-  static_assert(
-      !stochastic || !std::is_same_v<Noise, detail::no_noise>,
-      "stork: this method adds noise: pass a noise source, a callable noise(S& out) that fills out with "
-      "standard-normal draws, to make_scheduler / integrate");
-  static_assert(
-      stochastic || std::is_same_v<Noise, detail::no_noise>,
-      "stork: this method adds no noise: drop the noise source (stochastic methods: euler_ancestral, "
-      "dpmpp_2m_sde, dpmpp_3m_sde)");
-
- public:
-  using stepper_type = typename Method::template stepper<S, P, Ops>;
-
-  scheduler(const Method& method, span<const double> times, const S& x, const P& param = {},
-            sampler_options options = {}, Ops ops = {}, Noise noise = {})
-      : ops_(std::move(ops)),
-        stepper_((validate(param, times), method), times, x, param, ops_),
-        noise_(std::move(noise)),
-        options_(options),
-        param_(param) {
-    if (!done()) check_coefficients("scheduler", time());
-    if constexpr (detail::ops_size<Ops, S>) size_ = ops_.size(x);
-    if constexpr (detail::ops_all_finite<Ops, S>)
-      if (options_.check_finite && !ops_.all_finite(x))
-        throw error("stork: scheduler: x (the initial state) contains NaN or Inf");
-    if constexpr (!has_slot) own_output_.emplace(ops_.make_like(x));
-  }
-
-  /// Time at which the engine must evaluate the model next (once done(), the last grid time).
-  double time() const noexcept { return stepper_.time(); }
-  /// True once the whole grid has been integrated.
-  bool done() const noexcept { return stepper_.done(); }
-  /// Model outputs consumed so far.
-  std::size_t nfe() const noexcept { return nfe_; }
-  /// The grid interval [t_n, t_{n+1}] the next evaluation belongs to: n.
-  std::size_t interval() const noexcept { return stepper_.interval(); }
-  /// True when the next evaluation is at the grid point t_n, false for a stage inside the interval.
-  bool at_grid_point() const noexcept { return stepper_.at_grid_point(); }
-
-  /// @brief A buffer the engine may write the next model output into before calling `step(x)`.
-  /// For STORK, DPM-Solver++, UniPC and iPNDM it is the history entry the output becomes, so nothing is
-  /// copied; for the other methods a buffer of the scheduler's own (one state, allocated up front).
-  S& output_buffer() noexcept {
-    if constexpr (has_slot)
-      return stepper_.output_slot();
-    else
-      return *own_output_;
-  }
-
-  /// @brief Consumes the model output at (x, time()) and moves x to the next evaluation point.
-  /// Throws stork::error (x and the scheduler unchanged) if called after done(), if `out` or `x` has
-  /// the wrong size, if they are the same object, if `out` holds NaN/Inf (unless `check_finite` is
-  /// off), if the parameterisation's coefficients are not finite at time(), if the method's step
-  /// weights overflow double precision, or if a stochastic method's noise source misbehaves.
-  /// @par Cost: the method's passes over memory for one stage; no allocation.
-  void step(const S& model_output, S& x) {
-    if (done())
-      throw error("stork: scheduler::step: called after done() (nfe = " + std::to_string(nfe_) +
-                  "): the grid is fully integrated");
-    if constexpr (detail::ops_size<Ops, S>) {
-      const std::size_t no = ops_.size(model_output), nx = ops_.size(x);
-      if (no != size_)
-        detail::fail("scheduler::step", "model output size", no, "expected " + std::to_string(size_));
-      if (nx != size_) detail::fail("scheduler::step", "x size", nx, "expected " + std::to_string(size_));
-    }
-    if (&model_output == &x)
-      throw error(
-          "stork: scheduler::step: model_output = x (the same object) is invalid (the model output must be "
-          "written to a buffer other than x)");
-    check_coefficients("scheduler::step", time());
-    if constexpr (detail::ops_all_finite<Ops, S>)
-      if (options_.check_finite && !ops_.all_finite(model_output))
-        throw error("stork: scheduler::step: the model output at t = " + detail::describe(time()) +
-                    " contains NaN or Inf (nfe = " + std::to_string(nfe_) + ")");
-    if constexpr (stochastic) {
-      detail::checked_noise<Noise, Ops, S> noise{noise_, ops_, size_, options_.check_finite};
-      stepper_.advance(ops_, model_output, x, noise);
-    } else {
-      stepper_.advance(ops_, model_output, x);
-    }
-    ++nfe_;
-  }
-  /// @brief `step(output_buffer(), x)`: the model output was written into `output_buffer()`.
-  void step(S& x) { step(output_buffer(), x); }
-
-  /// @brief The x̂₀ preview of a model output `out` at (x, time()): dst = c·x + d·out (one pass). For
-  /// DPM-Solver++/UniPC this is the data prediction they step with; STORK and the others do not need it.
-  void denoised(const S& out, const S& x, S& dst) {
-    static_assert(detail::has_denoise<P>,
-                  "stork: scheduler::denoised needs a parameterisation with denoise(t): stork::model<Process>");
-    const affine_velocity c = param_.denoise(time());
-    detail::comb<2>(ops_, dst, {c.state, c.output}, {&x, &out});
-  }
-
-  const stepper_type& stepper() const noexcept { return stepper_; }
-  Ops& ops() noexcept { return ops_; }
-  const P& param() const noexcept { return param_; }
-
- private:
-  template <class T>
-  using output_slot_t = decltype(std::declval<T&>().output_slot());
-  template <class T>
-  using validate_t = decltype(std::declval<const T&>().validate(std::declval<span<const double>>()));
-  static constexpr bool has_slot = detail::is_detected_exact_v<S&, output_slot_t, stepper_type>;
-
-  /// Lets a parameterisation check its own domain (e.g. VP times in (0, 1]) before anything else.
-  static void validate(const P& param, span<const double> times) {
-    if constexpr (detail::is_detected_v<validate_t, P>) param.validate(times);
-  }
-  /// Throws unless the velocity (and, for a noise process, the denoise) coefficients are finite at t:
-  /// e.g. an ε flow model at σ = 1, a denoiser at σ = 0, or β so large that α underflows to 0.
-  void check_coefficients(const char* where, double t) const {
-    if constexpr (!detail::is_identity_v<P>) {
-      const affine_velocity v = param_.affine(t);
-      if (!std::isfinite(v.state) || !std::isfinite(v.output))
-        detail::fail(where, "t", t,
-                     "the parameterisation's velocity coefficients are not finite there: state = " +
-                         detail::describe(v.state) + ", output = " + detail::describe(v.output));
-      if constexpr (detail::has_denoise<P>) {
-        const affine_velocity d = param_.denoise(t);
-        if (!std::isfinite(d.state) || !std::isfinite(d.output))
-          detail::fail(where, "t", t,
-                       "the parameterisation's denoise coefficients are not finite there: state = " +
-                           detail::describe(d.state) + ", output = " + detail::describe(d.output));
-      }
-    }
-  }
-
-  Ops ops_;  // first: the stepper's constructor allocates through it
-  stepper_type stepper_;
-  Noise noise_;
-  sampler_options options_;
-  P param_;
-  std::optional<S> own_output_;  // output_buffer() of the methods without a history
-  std::size_t size_ = 0;
-  std::size_t nfe_ = 0;
-};
-
-/// @brief The engine-owned loop: a scheduler for `method` over the strictly monotone grid `times`.
-///
-/// After `x`, in any order (each at most once):
-/// - a parameterisation (`stork::model<Process>{.process, .prediction}`) or a bare noise process, which
-///   means `model<Process>` with the process's usual prediction (VP: ε, `ve`: a denoiser's x̂₀,
-///   `rectified_flow`: the velocity) — `make_scheduler(method, taus, x, stork::vp_linear{})` runs an ε
-///   model; without one the model output is the velocity (`flow_velocity`);
-/// - `stork::sampler_options`;
-/// - a state-operations object (`StateOps`): an engine's allocator or context; default `state_ops<S>`;
-/// - a noise source `noise(S& out)` filling out with N(0, 1) draws, for the stochastic methods only.
-template <class Method, class S, class... Args>
-auto make_scheduler(const Method& method, span<const double> times, const S& x, Args&&... args) {
-  using namespace detail;
-  check_arguments<S, /*allow_param=*/true, /*allow_observer=*/false, Args...>();
-  auto param = as_parameterisation(pick<arg_kind::param, S>(flow_velocity{}, std::forward<Args>(args)...));
-  auto ops = pick_ops<S>(std::forward<Args>(args)...);
-  auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
-  const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
-  return scheduler<Method, S, decltype(param), decltype(ops), decltype(noise)>(
-      method, times, x, param, options, std::move(ops), std::move(noise));
-}
-
-namespace detail {
-
-template <class Method, class S, class Model, class P, class Ops, class Noise, class Observer>
-stats run(const Method& method, Model& model, const P& param, S& x, span<const double> times,
-          sampler_options options, Ops ops, Noise noise, Observer observer) {
-  S work = ops.make_like(x);
-  copy(ops, work, x);
-  scheduler<Method, S, P, Ops, Noise> sch(method, times, work, param, options, ops, std::move(noise));
-  constexpr bool observed = !std::is_same_v<Observer, no_observer>;
-  std::optional<S> preview;
-  if constexpr (observed && has_denoise<P>) preview.emplace(ops.make_like(x));
-  while (!sch.done()) {
-    S& out = sch.output_buffer();
-    model(std::as_const(work), sch.time(), out);
-    if constexpr (observed) {
-      if (sch.at_grid_point()) {
-        if constexpr (has_denoise<P>) sch.denoised(out, work, *preview);
-        observer(step_info<S>{sch.interval(), sch.time(), work, out, preview ? &*preview : nullptr});
-      }
-    }
-    sch.step(work);
-  }
-  copy(ops, x, work);  // x changes only when the whole run succeeded
-  return {sch.nfe(), times.size() - 1};
-}
-
-}  // namespace detail
-
-/// @brief Integrates x over the strictly monotone grid `times` (from times.front() to times.back()).
-///
-/// `f(x, t, v)` is a velocity field, or what `stork::field(model, process, prediction)` returns (the
-/// model's raw output then reaches the method). Exactly the computation of the `make_scheduler` loop,
-/// writing each model output straight into `output_buffer()`. After `times`, in any order (each at most
-/// once): `stork::sampler_options`; a state-operations object; a noise source `noise(S& out)` (the
-/// stochastic methods need one, the others take none); an observer `observer(const stork::step_info<S>&)`
-/// called at every grid point after the model call there (with the x̂₀ preview where the
-/// parameterisation has one: one more pass and one more state). If anything throws (bad input, the
-/// model's own exception), x is left as it was.
-/// @par Cost: the method's model calls per step; one working state up front plus the method's temporaries.
-template <class Method, class S, class F, class... Args,
-          std::enable_if_t<std::is_invocable_v<F&, const S&, double, S&> ||
-                               detail::parameterised_field<detail::remove_cvref_t<F>>,
-                           int> = 0>
-stats integrate(const Method& method, F&& f, S& x, span<const double> times, Args&&... args) {
-  using namespace detail;
-  check_arguments<S, /*allow_param=*/false, /*allow_observer=*/true, Args...>();
-  auto ops = pick_ops<S>(std::forward<Args>(args)...);
-  auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
-  auto observer = pick<arg_kind::observer, S>(no_observer{}, std::forward<Args>(args)...);
-  const sampler_options options = pick<arg_kind::options, S>(sampler_options{}, std::forward<Args>(args)...);
-  if constexpr (parameterised_field<detail::remove_cvref_t<F>>) {
-    auto&& model = f.model();
-    return run(method, model, f.param(), x, times, options, std::move(ops), std::move(noise),
-               std::move(observer));
-  } else {
-    return run(method, f, flow_velocity{}, x, times, options, std::move(ops), std::move(noise),
-               std::move(observer));
-  }
-}
-
-}  // namespace stork
-// ---- end stork/scheduler.hpp
 
 // ---- begin stork/version.hpp
 /// @file

@@ -94,15 +94,10 @@ const char* name_of(convention c) { return c == convention::flow ? "flow" : c ==
 
 const stork::vp_linear vp_process{};  // β from 0.1 to 20: the reference's VP path
 
-/// The grid each method's users run it on: flow models get FlowMatchEuler's grid (shift 3), or diffusers'
-/// multistep grid (`use_flow_sigmas`) for the data-prediction methods; VE Karras; VP the reference's taus.
-std::vector<double> grid_of(convention c, bool multistep_flow_grid) {
-  if (c == convention::flow) {
-    if (multistep_flow_grid) return stork::use_flow_sigmas(12, 3.0);
-    stork::flow_schedule fs;
-    fs.shift = 3.0;
-    return stork::flow_sigmas(12, fs);
-  }
+/// The grids: flow models diffusers' multistep flow grid (shift 3, starting below σ = 1, where every method
+/// of the menu can start), VE Karras, VP the reference's taus.
+std::vector<double> grid_of(convention c) {
+  if (c == convention::flow) return stork::use_flow_sigmas(12, 3.0);
   if (c == convention::ve) return stork::karras_sigmas(12, stork::karras_schedule{});
   return stork::vp_taus(12, stork::vp_grid{});
 }
@@ -126,7 +121,6 @@ void exact_model(convention c, const S& x, double t, S& out) {
   }
 }
 
-/// Runs `method` with the engine-owned loop, prints the result line and checks the sample.
 /// x₀ at the end of the exact probability-flow map of N(mu, spread²) from x at time t.
 double exact_end(convention c, double x, double t) {
   const double al = c == convention::flow ? 1.0 - t : c == convention::ve ? 1.0 : vp_process.alpha(t);
@@ -134,16 +128,13 @@ double exact_end(convention c, double x, double t) {
   return mu + spread * (x - al * mu) / std::sqrt(al * al * spread * spread + sg * sg);
 }
 
-template <class Method>
-constexpr bool data_prediction_method = std::is_same_v<Method, stork::dpmpp_2m> ||
-                                        std::is_same_v<Method, stork::dpmpp_3m> || std::is_same_v<Method, stork::unipc>;
-
-/// Runs `method` with the engine-owned loop, prints the result line and checks the sample: within
-/// `tolerance` of the exact flow map's end (deterministic methods), or finite (stochastic ones, which
-/// sample the distribution instead; their bits are still compared between the builds).
-template <class Method, class S>
-void run_one(const char* name, const Method& method, convention c, const char* state_name, double tolerance) {
-  const std::vector<double> grid = grid_of(c, data_prediction_method<Method>);
+/// Runs `method` (chosen by name, as an engine does) with the engine-owned loop, prints the result line and
+/// checks the sample: within `tolerance` of the exact flow map's end (deterministic methods), or finite
+/// (stochastic ones, which sample the distribution instead; their bits are still compared between builds).
+template <class S>
+void run_one(const std::string& label, const stork::any_method& method, convention c, const char* state_name,
+             double tolerance) {
+  const std::vector<double> grid = grid_of(c);
   // Start from a fixed point of the noise distribution: x = σ_max·z (VE), z (flow, VP).
   const double z = 0.8;
   const double start = c == convention::ve ? grid.front() * z : z;
@@ -153,30 +144,21 @@ void run_one(const char* name, const Method& method, convention c, const char* s
     for (float& v : elems(draw)) v = static_cast<float>(stream.next());
   };
   std::size_t calls = 0;
-  std::string line = std::string(name) + " " + name_of(c) + " " + state_name + ": ";
+  std::string line = label + " " + name_of(c) + " " + state_name + ": ";
   try {
-    auto step_all = [&](auto& sch) {
+    auto step_all = [&](auto sch) {
       while (!sch.done()) {
         exact_model(c, x, sch.time(), out);
         ++calls;
         sch.step(out, x);
       }
     };
-    auto make = [&](auto&& process) {
-      if constexpr (stork::detail::is_stochastic_v<Method>) {
-        auto sch = stork::make_scheduler(method, grid, x, process, noise);
-        step_all(sch);
-      } else {
-        auto sch = stork::make_scheduler(method, grid, x, process);
-        step_all(sch);
-      }
-    };
     if (c == convention::flow)
-      make(stork::rectified_flow{});
+      step_all(stork::make_scheduler(method, grid, x, stork::rectified_flow{}, noise));
     else if (c == convention::ve)
-      make(stork::ve{});
+      step_all(stork::make_scheduler(method, grid, x, stork::ve{}, noise));
     else
-      make(vp_process);
+      step_all(stork::make_scheduler(method, grid, x, vp_process, noise));
   } catch (const stork::error& e) {
     std::printf("%serror: %s\n", line.c_str(), e.what());
     return;
@@ -185,53 +167,30 @@ void run_one(const char* name, const Method& method, convention c, const char* s
   double mean = 0.0;
   for (std::size_t i = 0; i < dim; ++i) mean += static_cast<double>(at(x, i)) / dim;
   const double exact = exact_end(c, start, grid.front());
-  if (!std::isfinite(mean) || (!stork::detail::is_stochastic_v<Method> && std::abs(mean - exact) > tolerance)) {
+  if (!std::isfinite(mean) || (!method.stochastic() && std::abs(mean - exact) > tolerance)) {
     std::printf("  FAILED: mean %.6f, expected %.6f within %.3g\n", mean, exact, tolerance);
     ++failures;
   }
 }
 
-template <class Method>
-void run_everywhere(const char* name, const Method& method, double tolerance, bool vp = true) {
-  for (convention c : {convention::flow, convention::ve, convention::vp}) {
-    if (c == convention::vp && !vp) continue;
-    run_one<Method, std::vector<float>>(name, method, c, "vector<float>", tolerance);
-    run_one<Method, host_tensor>(name, method, c, "host_tensor", tolerance);
-  }
-}
-
-/// Every method of the library with C++17 option spelling (aggregates set member by member).
+/// Every method of the menu, by name, with small stage counts, plus the reference variants of STORK.
 void run_methods() {
-  stork::stork2 s2;
-  s2.stages = 20;
-  run_everywhere("stork2", s2, 0.05);
-  stork::stork2 s2r = s2;
-  s2r.variant = stork::variant::reference;
-  run_everywhere("stork2 reference", s2r, 0.3, false);
-  stork::stork4 s4;
-  s4.stages = 5;
-  run_everywhere("stork4", s4, 0.05);
-  stork::stork4 s4o3 = s4;
-  s4o3.derivative_order = 3;
-  run_everywhere("stork4 order 3", s4o3, 0.05);
-  stork::stork4 s4r = s4;
-  s4r.variant = stork::variant::reference;
-  run_everywhere("stork4 reference", s4r, 0.3);
-  stork::rkg2 r2;
-  r2.stages = 5;
-  run_everywhere("rkg2", r2, 0.05);
-  stork::rock4 r4;
-  r4.stages = 5;
-  run_everywhere("rock4", r4, 0.05);
-  run_everywhere("euler", stork::euler{}, 0.2);
-  run_everywhere("heun", stork::heun{}, 0.05);
-  run_everywhere("dpmpp_2m", stork::dpmpp_2m{}, 0.08);
-  run_everywhere("dpmpp_3m", stork::dpmpp_3m{}, 0.05);
-  run_everywhere("unipc", stork::unipc{}, 0.05);
-  run_everywhere("ipndm", stork::ipndm{}, 0.05);
-  run_everywhere("euler_ancestral", stork::euler_ancestral{}, 0.0);
-  run_everywhere("dpmpp_2m_sde", stork::dpmpp_2m_sde{}, 0.0);
-  run_everywhere("dpmpp_3m_sde", stork::dpmpp_3m_sde{}, 0.0);
+  for (const stork::method_entry& e : stork::method_menu()) {
+    const std::string name(e.name);
+    std::vector<std::string> options{""};
+    if (name == "rkg2" || name == "rock4") options = {"stages=5"};
+    if (name == "stork2") options = {"stages=20", "stages=20,variant=reference"};
+    if (name == "stork4") options = {"stages=5", "stages=5,derivative_order=3", "stages=5,variant=reference"};
+    for (const std::string& o : options) {
+      const stork::any_method m = stork::method_from_name(name, o);
+      const double tolerance = name == "euler" || name == "ddim_trailing" ? 0.2 : 0.1;
+      const std::string label = o.empty() ? name : name + " (" + o + ")";
+      for (convention c : {convention::flow, convention::ve, convention::vp}) {
+        run_one<std::vector<float>>(label, m, c, "vector<float>", tolerance);
+        run_one<host_tensor>(label, m, c, "host_tensor", tolerance);
+      }
+    }
+  }
 }
 
 /// Bad input: each case must throw stork::error and leave x as it was. The message is printed (and so

@@ -51,7 +51,7 @@ inline void plan_ddim_stage(two_stage_plan& p, double s0, double a) {
 
 template <class Method, class S, class P>
 class two_stage_stepper {
-  static_assert(DataPrediction<P>,
+  static_assert(is_data_prediction_v<P>,
                 "stork: this sampler needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
                 "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
                 "with integrate); a plain velocity field is read as rectified flow");

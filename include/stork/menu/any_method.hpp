@@ -20,12 +20,17 @@
 #include "stork/detail/key_value.hpp"
 #include "stork/detail/type_traits.hpp"
 #include "stork/error.hpp"
+#include "stork/methods/consistency.hpp"
+#include "stork/methods/ddim_trailing.hpp"
 #include "stork/methods/dpmpp.hpp"
+#include "stork/methods/dpmpp_2s_ancestral.hpp"
 #include "stork/methods/dpmpp_sde.hpp"
+#include "stork/methods/er_sde.hpp"
 #include "stork/methods/euler.hpp"
 #include "stork/methods/euler_ancestral.hpp"
 #include "stork/methods/heun.hpp"
 #include "stork/methods/ipndm.hpp"
+#include "stork/methods/res_2s.hpp"
 #include "stork/methods/rkg2.hpp"
 #include "stork/methods/rock4.hpp"
 #include "stork/methods/stork2.hpp"
@@ -39,7 +44,8 @@ namespace stork {
 namespace detail {
 /// Every method type of the menu (one alternative each).
 using method_variant = std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm,
-                                    euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde>;
+                                    euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, dpmpp_2s_ancestral, ddim_trailing,
+                                    res_2s, er_sde, lcm, tcd>;
 }  // namespace detail
 
 /// @brief A method chosen at run time: one of the library's method types with its options, and its
@@ -140,6 +146,10 @@ inline const std::vector<method_entry>& menu_table() {
        [](const key_value_options& o) -> method_variant { return parse_eta<euler_ancestral>(o); }},
       {"heun", "", "", "Heun's 2nd order (k-diffusion sample_heun); 2 calls/step, 1 on the last",
        [](const key_value_options&) -> method_variant { return heun{}; }},
+      {"dpm++2s_a", "dpmpp_2s_ancestral", "eta s_noise",
+       "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for flow "
+       "models); 2 calls/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<dpmpp_2s_ancestral>(o); }},
       {"dpm++2m", "dpmpp_2m", "lower_order_final",
        "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m, diffusers DPMSolverMultistep); 1 call/step",
        [](const key_value_options& o) -> method_variant {
@@ -155,6 +165,33 @@ inline const std::vector<method_entry>& menu_table() {
          m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
          return m;
        }},
+      {"lcm", "", "noise_scale_start noise_scale_end",
+       "latent consistency sampling (stable-diffusion.cpp sample_lcm); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant {
+         lcm m;
+         m.noise_scale_start = o.real("noise_scale_start", m.noise_scale_start);
+         if (o.has("noise_scale_end")) m.noise_scale_end = o.real("noise_scale_end", 0.0);
+         return m;
+       }},
+      {"ddim_trailing", "", "eta s_noise",
+       "DDIM on a trailing grid (stable-diffusion.cpp sample_ddim_trailing; eta = 0 deterministic); 1 call/step",
+       [](const key_value_options& o) -> method_variant { return parse_eta<ddim_trailing>(o); }},
+      {"tcd", "", "eta num_train_timesteps beta_start beta_end",
+       "trajectory consistency distillation sampling (stable-diffusion.cpp sample_tcd, γ = eta); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         tcd m;
+         m.eta = o.real("eta", m.eta);
+         m.num_train_timesteps = o.integer("num_train_timesteps", m.num_train_timesteps);
+         m.beta_start = o.real("beta_start", m.beta_start);
+         m.beta_end = o.real("beta_end", m.beta_end);
+         return m;
+       }},
+      {"res_2s", "", "eta s_noise",
+       "RES 2-stage exponential integrator (stable-diffusion.cpp sample_res_2s); 2 calls/step",
+       [](const key_value_options& o) -> method_variant { return parse_eta<res_2s>(o); }},
+      {"er_sde", "", "eta s_noise",
+       "extended-reverse-time SDE solver (stable-diffusion.cpp sample_er_sde); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<er_sde>(o); }},
       {"dpm++2m_sde", "dpmpp_2m_sde", "eta s_noise solver",
        "DPM-Solver++(2M) SDE (k-diffusion sample_dpmpp_2m_sde, midpoint or heun); 1 call/step, noise",
        [](const key_value_options& o) -> method_variant {

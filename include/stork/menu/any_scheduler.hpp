@@ -115,6 +115,29 @@ inline constexpr bool menu_parameterisation_v = process_model<P> || std::is_same
               " adds noise: pass a noise source noise(S& out) that fills out with standard-normal draws");
 }
 
+template <class M>
+using eta_member_t = decltype(std::declval<const M&>().eta);
+
+/// True unless the method's options make it add no noise (a stochastic method with `eta = 0`, e.g.
+/// ddim_trailing's and tcd's defaults): such a run needs no noise source.
+template <class M>
+bool adds_noise(const M& m) noexcept {
+  if constexpr (is_detected_v<eta_member_t, M>)
+    return m.eta != 0.0;
+  else
+    return true;
+}
+
+/// The noise source of a stochastic method run without one because it adds no noise: never called (if it
+/// were, the method's options were misread: an error, before anything changes).
+struct absent_noise {
+  std::string_view method;
+  template <class S>
+  void operator()(S&) const {
+    missing_noise("noise source", method);
+  }
+};
+
 }  // namespace detail
 
 /// @brief The engine-owned loop for a method chosen at run time: an `any_scheduler<S>`.
@@ -122,7 +145,7 @@ inline constexpr bool menu_parameterisation_v = process_model<P> || std::is_same
 /// The arguments after `x` are `make_scheduler`'s (a process or `model<Process>`, `sampler_options`, a
 /// state-operations object, a noise source), each at most once. The noise source is handed to the method
 /// only if it is stochastic; a stochastic method without one throws stork::error (the typed front rejects it
-/// at compile time).
+/// at compile time) unless its options add no noise (`eta = 0`).
 /// @par Cost: the typed scheduler's temporaries plus one heap allocation (the scheduler itself), all in the
 /// constructor.
 template <class S, class... Args>
@@ -144,7 +167,10 @@ any_scheduler<S> make_scheduler(const any_method& method, span<const double> tim
     std::unique_ptr<typename any_scheduler<S>::base> p;
     if constexpr (is_stochastic_v<M>) {
       if constexpr (std::is_same_v<Noise, no_noise>) {
-        missing_noise("make_scheduler", method.name());
+        if (adds_noise(m)) missing_noise("make_scheduler", method.name());
+        using Sch = scheduler<M, S, P, Ops, absent_noise>;
+        p = std::make_unique<any_scheduler_impl<S, Sch, P>>(m, times, x, param, options, ops,
+                                                            absent_noise{method.name()});
       } else {
         using Sch = scheduler<M, S, P, Ops, Noise>;
         p = std::make_unique<any_scheduler_impl<S, Sch, P>>(m, times, x, param, options, ops, noise);
@@ -180,9 +206,10 @@ stats integrate(const any_method& method, F&& f, S& x, span<const double> times,
                     "stork: a method chosen at run time needs a plain flow velocity or stork::field(model, "
                     "process, prediction)");
       if constexpr (is_stochastic_v<M>) {
-        if constexpr (std::is_same_v<Noise, no_noise>)
-          missing_noise("integrate", method.name());
-        else
+        if constexpr (std::is_same_v<Noise, no_noise>) {
+          if (adds_noise(m)) missing_noise("integrate", method.name());
+          return run(m, model, param, x, times, options, ops, absent_noise{method.name()}, observer);
+        } else
           return run(m, model, param, x, times, options, ops, noise, observer);
       } else {
         return run(m, model, param, x, times, options, ops, no_noise{}, observer);

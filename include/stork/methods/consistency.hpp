@@ -94,7 +94,7 @@ namespace detail {
 
 template <class S, class P>
 class lcm_stepper {
-  static_assert(DataPrediction<P>,
+  static_assert(is_data_prediction_v<P>,
                 "stork: lcm needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
                 "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
                 "with integrate); a plain velocity field is read as rectified flow");
@@ -151,7 +151,7 @@ class lcm_stepper {
 
 template <class S, class P>
 class tcd_stepper {
-  static_assert(DataPrediction<P>,
+  static_assert(is_data_prediction_v<P>,
                 "stork: tcd needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
                 "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
                 "with integrate); a plain velocity field is read as rectified flow");

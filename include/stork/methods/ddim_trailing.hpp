@@ -59,7 +59,7 @@ namespace detail {
 
 template <class S, class P>
 class ddim_trailing_stepper {
-  static_assert(DataPrediction<P>,
+  static_assert(is_data_prediction_v<P>,
                 "stork: ddim_trailing needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
                 "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
                 "with integrate); a plain velocity field is read as rectified flow");

@@ -68,7 +68,7 @@ inline double er_sde_scaler(double lambda) {
 
 template <class S, class P>
 class er_sde_stepper {
-  static_assert(DataPrediction<P>,
+  static_assert(is_data_prediction_v<P>,
                 "stork: er_sde needs a parameterisation with alpha(t), sigma(t) and denoise(t): use "
                 "stork::model<Process>{.process, .prediction} (or stork::field(model, process, prediction) "
                 "with integrate); a plain velocity field is read as rectified flow");
