@@ -1,5 +1,6 @@
 # cmake -DREADME=... -DSNIPPET=... [-DREGION=name] -P CheckReadmeSnippet.cmake
-# Fails unless the README contains the snippet verbatim (the README's code cannot drift from the examples).
+# Fails unless the page (README.md or a docs page) contains the snippet verbatim: its code cannot drift from
+# the examples.
 # Without REGION the snippet is the whole file; with REGION=name it is the lines between the marker lines
 # "// [name-begin]" and "// [name-end]" of the file (markers excluded).
 file(READ ${README} readme)
@@ -24,5 +25,5 @@ if(at EQUAL -1)
   else()
     set(what "${SNIPPET}")
   endif()
-  message(FATAL_ERROR "${README} does not contain ${what} verbatim: copy it into the README")
+  message(FATAL_ERROR "${README} does not contain ${what} verbatim: copy it into that page")
 endif()

@@ -236,7 +236,7 @@ GRID_ABBR = {"flow_sigmas": "FM", "use_flow_sigmas": "UF", "uniform": "U", "karr
 
 
 def headline(d, settings, chosen):
-    """headline.md: the README's tables (median error at NFE 10 / 20 / 50 per setting)."""
+    """headline.md: the tables of docs/results.md (median error at NFE 10 / 20 / 50 per setting)."""
     labels = chosen
     chosen = [s for s in chosen if s in settings]
     out = []
