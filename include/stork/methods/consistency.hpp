@@ -31,8 +31,8 @@ class tcd_stepper;
 
 /// @brief LCM (Luo et al. 2023, "Latent Consistency Models", arXiv 2310.04378, multistep sampling):
 /// stable-diffusion.cpp's `sample_lcm` (leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp). Each step
-/// jumps to the data prediction and re-noises it to the next grid point. Stochastic: the engine supplies
-/// the noise.
+/// jumps to the data prediction and re-noises it to the next grid point (sd.cpp's default grid for it is its
+/// "lcm" scheduler). Stochastic: the engine supplies the noise.
 ///
 /// With D the data prediction at (x_n, t_n): x_{n+1} = α_{n+1}·D + σ_{n+1}·s_n·z, z ~ N(0, I) from the
 /// engine, s_n = noise_scale_start + (noise_scale_end − noise_scale_start)·n/(N − 1) (N intervals; s_0 when
@@ -59,7 +59,8 @@ struct lcm {
 
 /// @brief TCD (Zheng et al. 2024, "Trajectory Consistency Distillation", arXiv 2402.19159, strategic
 /// stochastic sampling): stable-diffusion.cpp's `sample_tcd` (leejet/stable-diffusion.cpp,
-/// src/runtime/denoiser.hpp). Stochastic: the engine supplies the noise.
+/// src/runtime/denoiser.hpp; sd.cpp's default grid for it is its "lcm" scheduler). Stochastic: the engine
+/// supplies the noise.
 ///
 /// sd.cpp looks timesteps up in the DDPM table of Stable Diffusion (scaled-linear β from 0.00085 to 0.012
 /// over 1000 steps, ᾱ_i = Π_{j≤i}(1 − β_j), σ_i = √((1 − ᾱ_i)/ᾱ_i); the options below, default sd.cpp's). In

@@ -22,9 +22,9 @@ class ddim_trailing_stepper;
 
 /// @brief DDIM ("trailing"): stable-diffusion.cpp's `ddim_trailing`, which is its `sample_euler_ancestral`
 /// (leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp, with `get_ancestral_step` /
-/// `get_ancestral_step_flow`; sd.cpp: "DDIM is equivalent to Euler Ancestral with the Simple scheduler",
-/// the trailing timesteps coming from the grid, e.g. `stork::simple` spacing). Stochastic: the engine
-/// supplies the noise.
+/// `get_ancestral_step_flow`; sd.cpp: "DDIM is equivalent to Euler Ancestral with the Simple scheduler").
+/// The trailing timesteps are the grid's: sd.cpp's default grid for it is its "simple" scheduler. Stochastic:
+/// the engine supplies the noise.
 ///
 /// With D the data prediction at (x_n, σ_n) and, in the rule's σ (see below), r = σ_down/σ_n:
 /// - the interval ending at σ = 0: x = D, no noise;
