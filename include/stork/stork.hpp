@@ -7,6 +7,7 @@
 #pragma once
 
 #include "stork/error.hpp"
+#include "stork/methods/dpm2.hpp"
 #include "stork/methods/dpmpp.hpp"
 #include "stork/methods/dpmpp_sde.hpp"
 #include "stork/methods/euler.hpp"
@@ -15,6 +16,7 @@
 #include "stork/methods/ipndm.hpp"
 #include "stork/methods/rkg2.hpp"
 #include "stork/methods/rock4.hpp"
+#include "stork/methods/sigma_multistep.hpp"
 #include "stork/methods/stork2.hpp"
 #include "stork/methods/stork4.hpp"
 #include "stork/methods/stork_options.hpp"

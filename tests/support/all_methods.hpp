@@ -43,7 +43,11 @@ inline auto all_methods() {
       named("stork4 reference", stork::stork4{.stages = 5, .variant = variant::reference}, true, 3),
       named("dpmpp_2m", stork::dpmpp_2m{}), named("dpmpp_3m", stork::dpmpp_3m{}),
       named("unipc", stork::unipc{}), named("unipc order 3", stork::unipc{.order = 3}),
-      named("ipndm", stork::ipndm{}));
+      named("ipndm", stork::ipndm{}),
+      named("ipndm fixed", stork::ipndm{.coefficients = stork::ipndm_coefficients::fixed}),
+      named("ipndm sd_cpp_v", stork::ipndm{.coefficients = stork::ipndm_coefficients::sd_cpp_v}),
+      named("lms", stork::lms{}), named("dpm2", stork::dpm2{}), named("dpmpp_2m_v2", stork::dpmpp_2m_v2{}),
+      named("res_multistep", stork::res_multistep{}));
 }
 
 /// The stochastic methods (eta = 1), which need a noise source and so are not in all_methods().
@@ -51,7 +55,8 @@ inline auto stochastic_methods() {
   return std::make_tuple(named("euler_ancestral", stork::euler_ancestral{}),
                          named("dpmpp_2m_sde", stork::dpmpp_2m_sde{}),
                          named("dpmpp_2m_sde heun", stork::dpmpp_2m_sde{.solver = stork::sde_solver::heun}),
-                         named("dpmpp_3m_sde", stork::dpmpp_3m_sde{}));
+                         named("dpmpp_3m_sde", stork::dpmpp_3m_sde{}),
+                         named("res_multistep_ancestral", stork::res_multistep_ancestral{}));
 }
 
 /// Calls f(named_method) for every stochastic method.
