@@ -43,7 +43,11 @@ inline auto all_methods() {
       named("stork4 reference", stork::stork4{.stages = 5, .variant = variant::reference}, true, 3),
       named("dpmpp_2m", stork::dpmpp_2m{}), named("dpmpp_3m", stork::dpmpp_3m{}),
       named("unipc", stork::unipc{}), named("unipc order 3", stork::unipc{.order = 3}),
-      named("ipndm", stork::ipndm{}));
+      named("ipndm", stork::ipndm{}),
+      named("ipndm fixed", stork::ipndm{.coefficients = stork::ipndm_coefficients::fixed}),
+      named("ipndm sd_cpp_v", stork::ipndm{.coefficients = stork::ipndm_coefficients::sd_cpp_v}),
+      named("lms", stork::lms{}), named("dpm2", stork::dpm2{}), named("dpmpp_2m_v2", stork::dpmpp_2m_v2{}),
+      named("res_multistep", stork::res_multistep{}));
 }
 
 /// The stochastic methods (eta = 1, also for ddim_trailing and res_2s whose default is 0; tcd gamma 0.3),
@@ -56,7 +60,8 @@ inline auto stochastic_methods() {
                          named("ddim_trailing eta 1", stork::ddim_trailing{.eta = 1.0}),
                          named("dpmpp_2s_ancestral", stork::dpmpp_2s_ancestral{}),
                          named("res_2s eta 1", stork::res_2s{.eta = 1.0}), named("er_sde", stork::er_sde{}),
-                         named("lcm", stork::lcm{}), named("tcd eta 0.3", stork::tcd{.eta = 0.3}));
+                         named("lcm", stork::lcm{}), named("tcd eta 0.3", stork::tcd{.eta = 0.3}),
+                         named("res_multistep_ancestral", stork::res_multistep_ancestral{}));
 }
 
 /// Calls f(named_method) for every stochastic method.
