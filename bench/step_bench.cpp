@@ -415,7 +415,7 @@ const bool registered = [] {
   add("any/euler", stork::method_from_name("euler"), euler_floor);
   add("any/stork4_s5", stork::method_from_name("stork4", "stages=5"), collapsed3, &collapsed3_store);
   add("any/dpmpp_2m", stork::method_from_name("dpm++2m"), data1);
-  add("any/ipndm", stork::method_from_name("ipndm_v"), collapsed4, &collapsed4_store);
+  add("any/ipndm", stork::method_from_name("ipndm", "coefficients=variable"), collapsed4, &collapsed4_store);
   return true;
 }();
 

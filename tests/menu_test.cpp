@@ -76,7 +76,8 @@ TEST_CASE("menu: every canonical name and alias resolves, canonical names are un
     for (std::string_view a : stork::detail::words(e.aliases)) REQUIRE(stork::method_from_name(a).name() == e.name);
   }
   // stable-diffusion.cpp's sample_method_to_str names that the menu has, and ComfyUI's spellings of them.
-  for (const char* sd : {"euler", "euler_a", "heun", "dpm++2m", "ipndm_v", "dpm++2m_sde"})
+  for (const char* sd : {"euler", "euler_a", "heun", "dpm2", "dpm++2s_a", "dpm++2m", "dpm++2mv2", "ipndm", "ipndm_v", "lcm",
+                         "ddim_trailing", "tcd", "res_multistep", "res_2s", "er_sde", "dpm++2m_sde", "lms"})
     REQUIRE(stork::method_from_name(sd).name() == sd);
   REQUIRE(stork::method_from_name("euler_ancestral").name() == "euler_a");
   REQUIRE(stork::method_from_name("dpmpp_2m").name() == "dpm++2m");

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "stork/detail/ancestral_step.hpp"
 #include "stork/detail/grid.hpp"
 #include "stork/detail/span.hpp"
 #include "stork/error.hpp"
@@ -84,37 +85,5 @@ class sigma_space_grid {
   bool flow_;
   std::vector<double> a_, s_, lambda_;
 };
-
-/// One ancestral step from s_from to s_to: the sampler's deterministic part goes to `down`, then x_k is
-/// multiplied by `scale` and `up`·z is added (z ~ N(0, I)).
-struct ancestral_split {
-  double down, up, scale;
-};
-
-/// stable-diffusion.cpp's `get_ancestral_step` (src/runtime/denoiser.hpp; k-diffusion's rule): eta <= 0
-/// gives (s_to, 0); else up = min(s_to, eta·√(s_to²(s_from² − s_to²)/s_from²)), down = √(s_to² − up²).
-inline ancestral_split ancestral_step_ve(double s_from, double s_to, double eta) noexcept {
-  if (eta <= 0.0) return {s_to, 0.0, 1.0};
-  double up = 0.0;
-  const double from2 = s_from * s_from, to2 = s_to * s_to;
-  if (from2 > 0.0) up = std::min(s_to, eta * std::sqrt(std::max(to2 * (from2 - to2) / from2, 0.0)));
-  const double down2 = to2 - up * up;
-  return {down2 > 0.0 ? std::sqrt(down2) : 0.0, up, 1.0};
-}
-
-/// stable-diffusion.cpp's `get_ancestral_step_flow` (src/runtime/denoiser.hpp; ComfyUI's
-/// `sample_euler_ancestral_RF`): with η = min(eta, 1), down = s_to·(1 + (s_to/s_from − 1)·η) clamped to
-/// [0, s_to], scale = (1 − s_to)/(1 − down), up = s_to·√(1 − (down/s_to·scale)²): x_k·scale + up·z has the
-/// flow's marginal at s_to. (s_to, 0, 1) when eta <= 0, either σ is 0, or down reaches 1.
-inline ancestral_split ancestral_step_flow(double s_from, double s_to, double eta) noexcept {
-  if (eta <= 0.0 || s_from <= 0.0 || s_to <= 0.0) return {s_to, 0.0, 1.0};
-  eta = std::min(eta, 1.0);
-  const double down = std::clamp(s_to * (1.0 + (s_to / s_from - 1.0) * eta), 0.0, s_to);
-  const double denom = 1.0 - down;
-  if (denom <= 0.0) return {s_to, 0.0, 1.0};
-  const double scale = (1.0 - s_to) / denom;
-  const double term = std::clamp(down / s_to * scale, -1.0, 1.0);
-  return {down, s_to * std::sqrt(std::max(1.0 - term * term, 0.0)), scale};
-}
 
 }  // namespace stork::detail

@@ -22,6 +22,7 @@
 #include "stork/error.hpp"
 #include "stork/methods/consistency.hpp"
 #include "stork/methods/ddim_trailing.hpp"
+#include "stork/methods/dpm2.hpp"
 #include "stork/methods/dpmpp.hpp"
 #include "stork/methods/dpmpp_2s_ancestral.hpp"
 #include "stork/methods/dpmpp_sde.hpp"
@@ -33,6 +34,7 @@
 #include "stork/methods/res_2s.hpp"
 #include "stork/methods/rkg2.hpp"
 #include "stork/methods/rock4.hpp"
+#include "stork/methods/sigma_multistep.hpp"
 #include "stork/methods/stork2.hpp"
 #include "stork/methods/stork4.hpp"
 #include "stork/methods/stork_options.hpp"
@@ -45,7 +47,8 @@ namespace detail {
 /// Every method type of the menu (one alternative each).
 using method_variant = std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm,
                                     euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, dpmpp_2s_ancestral, ddim_trailing,
-                                    res_2s, er_sde, lcm, tcd>;
+                                    res_2s, er_sde, lcm, tcd, dpm2, dpmpp_2m_v2, res_multistep,
+                                    res_multistep_ancestral, lms>;
 }  // namespace detail
 
 /// @brief A method chosen at run time: one of the library's method types with its options, and its
@@ -128,10 +131,29 @@ M parse_stages(const key_value_options& o) {
   return m;
 }
 template <class M>
+M parse_eta(const key_value_options& o, double eta_default) {
+  M m;
+  m.eta = o.real("eta", eta_default);
+  m.s_noise = o.real("s_noise", m.s_noise);
+  return m;
+}
+template <class M>
 M parse_eta(const key_value_options& o) {
   M m;
   m.eta = o.real("eta", m.eta);
   m.s_noise = o.real("s_noise", m.s_noise);
+  return m;
+}
+
+inline ipndm parse_ipndm(const key_value_options& o, ipndm_coefficients fallback) {
+  ipndm m;
+  m.order = o.integer("order", m.order);
+  m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+  const std::string_view c = o.choice("coefficients", "", {"fixed", "variable", "sd_cpp_v"});
+  m.coefficients = c == "fixed"      ? ipndm_coefficients::fixed
+                   : c == "variable" ? ipndm_coefficients::variable
+                   : c == "sd_cpp_v" ? ipndm_coefficients::sd_cpp_v
+                                     : fallback;
   return m;
 }
 
@@ -150,6 +172,10 @@ inline const std::vector<method_entry>& menu_table() {
        "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for flow "
        "models); 2 calls/step, noise",
        [](const key_value_options& o) -> method_variant { return parse_eta<dpmpp_2s_ancestral>(o); }},
+      {"dpm2", "dpm_2", "",
+       "DPM-Solver-2 (stable-diffusion.cpp sample_dpm2, k-diffusion sample_dpm_2 without churn); 2 calls/step, "
+       "1 on the last",
+       [](const key_value_options&) -> method_variant { return dpm2{}; }},
       {"dpm++2m", "dpmpp_2m", "lower_order_final",
        "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m, diffusers DPMSolverMultistep); 1 call/step",
        [](const key_value_options& o) -> method_variant {
@@ -157,14 +183,17 @@ inline const std::vector<method_entry>& menu_table() {
          m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
          return m;
        }},
-      {"ipndm_v", "ipndm_variable", "order lower_order_final",
-       "variable-step iPNDM (stable-diffusion.cpp sample_ipndm_v; = k-diffusion's LMS at order 4); 1 call/step",
-       [](const key_value_options& o) -> method_variant {
-         ipndm m;
-         m.order = o.integer("order", m.order);
-         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
-         return m;
-       }},
+      {"ipndm", "", "order coefficients lower_order_final",
+       "iPNDM with uniform-step weights (stable-diffusion.cpp sample_ipndm; coefficients=variable: exact on any "
+       "grid); 1 call/step",
+       [](const key_value_options& o) -> method_variant { return parse_ipndm(o, ipndm_coefficients::fixed); }},
+      {"ipndm_v", "", "order coefficients lower_order_final",
+       "variable-step iPNDM as stable-diffusion.cpp computes it (sample_ipndm_v; coefficients=variable: the "
+       "exact weights of ComfyUI's ipndm_v and k-diffusion's LMS at order 4); 1 call/step",
+       [](const key_value_options& o) -> method_variant { return parse_ipndm(o, ipndm_coefficients::sd_cpp_v); }},
+      {"dpm++2mv2", "dpmpp_2m_v2", "",
+       "stable-diffusion.cpp's DPM-Solver++(2M) v2 (sample_dpmpp_2m_v2); 1 call/step",
+       [](const key_value_options&) -> method_variant { return dpmpp_2m_v2{}; }},
       {"lcm", "", "noise_scale_start noise_scale_end",
        "latent consistency sampling (stable-diffusion.cpp sample_lcm); 1 call/step, noise",
        [](const key_value_options& o) -> method_variant {
@@ -186,6 +215,18 @@ inline const std::vector<method_entry>& menu_table() {
          m.beta_end = o.real("beta_end", m.beta_end);
          return m;
        }},
+      {"res_multistep", "", "eta s_noise",
+       "RES multistep exponential integrator (stable-diffusion.cpp sample_res_multistep; eta > 0 its ancestral "
+       "path); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         const res_multistep_ancestral a = parse_eta<res_multistep_ancestral>(o, 0.0);
+         if (a.eta == 0.0) return res_multistep{};
+         return a;
+       }},
+      {"res_multistep_ancestral", "", "eta s_noise",
+       "RES multistep with ancestral noise (ComfyUI res_multistep_ancestral, stable-diffusion.cpp's eta path); "
+       "1 call/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<res_multistep_ancestral>(o); }},
       {"res_2s", "", "eta s_noise",
        "RES 2-stage exponential integrator (stable-diffusion.cpp sample_res_2s); 2 calls/step",
        [](const key_value_options& o) -> method_variant { return parse_eta<res_2s>(o); }},
@@ -205,6 +246,15 @@ inline const std::vector<method_entry>& menu_table() {
        [](const key_value_options& o) -> method_variant {
          dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
          m.solver = sde_solver::heun;
+         return m;
+       }},
+      {"lms", "", "lms_max_order lms_shift lms_divisions",
+       "linear multistep as stable-diffusion.cpp computes it (sample_lms, its extra args); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         lms m;
+         m.order = o.integer("lms_max_order", m.order);
+         m.shift = o.integer("lms_shift", m.shift);
+         m.divisions = o.integer("lms_divisions", m.divisions);
          return m;
        }},
       {"dpm++3m", "dpmpp_3m", "lower_order_final",

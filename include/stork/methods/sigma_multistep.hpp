@@ -157,18 +157,18 @@ class sigma_multistep_stepper {
     const double s0 = grid_.sigma(n), s1 = grid_.sigma(n + 1), l0 = grid_.lambda(n);
     const bool first = n == 0;
     // The step in the sampler's coordinates x_k = x/a: x_k ← scale·(cx·x_k + cd·D_n + cold·D_{n−1}) + up·z.
-    ancestral_split split{s1, 0.0, 1.0};
+    ancestral_step split{s1, 0.0, 1.0};
     if (eta_ > 0.0)
       split = grid_.flow() ? ancestral_step_flow(s0, s1, eta_) : ancestral_step_ve(s0, s1, eta_);
     double cx = 0.0, cd = 1.0, cold = 0.0, l_down = 0.0;
     if constexpr (res) {
-      l_down = -std::log(split.down);
-      if (split.down == 0.0 || first) {  // Euler in σ: x + (σ_down − σ)(x − D)/σ
-        cx = split.down / s0, cd = -std::expm1(l0 - l_down);
+      l_down = -std::log(split.sigma_down);
+      if (split.sigma_down == 0.0 || first) {  // Euler in σ: x + (σ_down − σ)(x − D)/σ
+        cx = split.sigma_down / s0, cd = -std::expm1(l0 - l_down);
       } else {  // h·b2 = φ₂(−h)·h/c₂ = ψ₂(h)/(t_{n−1} − t_old), h·b1 = ψ₁(h) − h·b2
         const double h = l_down - l0;
         cold = psi(2, h) / (grid_.lambda(n - 1) - lambda_down_old_);
-        cx = split.down / s0, cd = psi(1, h) - cold;
+        cx = split.sigma_down / s0, cd = psi(1, h) - cold;
       }
     } else {
       const double h = grid_.lambda(n + 1) - l0;
@@ -182,9 +182,9 @@ class sigma_multistep_stepper {
         cd = p1 * (1.0 + 0.5 / r), cold = -p1 * 0.5 / r;
       }
     }
-    const double a1 = grid_.scale(n + 1), k = a1 * split.scale;
-    const bool noisy = noise_.active() && s1 > 0.0 && split.up > 0.0;
-    const std::array<double, 4> coef{k * cx / grid_.scale(n), k * cd, k * cold, a1 * split.up * s_noise_};
+    const double a1 = grid_.scale(n + 1), k = a1 * split.alpha_ratio;
+    const bool noisy = noise_.active() && s1 > 0.0 && split.sigma_up > 0.0;
+    const std::array<double, 4> coef{k * cx / grid_.scale(n), k * cd, k * cold, a1 * split.sigma_up * s_noise_};
     check_step_weights(name(), span<const double>(coef.data(), noisy ? 4 : 3), n, walk_.t0(), walk_.t1(),
                        res ? "the grid's steps in t = -log(sigma) are too unequal or too small"
                            : "the grid's steps in t = -log(sigma) are too unequal");
