@@ -748,6 +748,48 @@ TEST_CASE("cfg_pp: without guidance CFG++ is the method it modifies", "[cfg_pp]"
               1e-14);
 }
 
+TEST_CASE("cfg_pp: flow_rule, measured: sd.cpp's euler_a_cfg_pp on a flow model is biased, ComfyUI's is not",
+          "[cfg_pp][flow][distribution]") {
+  // Without guidance (uncond = out) on the flow Gaussian N(1, ½²) from x = ε at σ = 1, shift 3: the exact
+  // output mean and variance (the run is affine in the start and the draws: one probe each). sd.cpp's rule
+  // (the VE formula on the flow σ) drifts away from the data; ComfyUI's converges like Euler ancestral.
+  auto velocity = [](const vec& x, double sigma, vec& v, vec& u) {  // N(1, ½²)'s exact flow velocity
+    const double a = 1.0 - sigma, g = a * 0.25 / (a * a * 0.25 + sigma * sigma);
+    for (std::size_t i = 0; i < x.size(); ++i) v[i] = (x[i] - (1.0 + g * (x[i] - a))) / sigma;
+    u = v;
+  };
+  auto moments = [&](const stork::euler_a_cfg_pp& m, const vec& sigmas) {
+    vec x(sigmas.size() + 2, 0.0);
+    x[1] = 1.0;
+    std::size_t call = 0;
+    auto draw = [&](vec& z) {
+      std::fill(z.begin(), z.end(), 0.0);
+      z.at(2 + call++) = 1.0;
+    };
+    stork::integrate(m, velocity, x, sigmas, std::ref(draw));
+    double var = (x[1] - x[0]) * (x[1] - x[0]);
+    for (std::size_t i = 2; i < x.size(); ++i) var += (x[i] - x[0]) * (x[i] - x[0]);
+    return std::pair<double, double>{x[0], var / 0.25 - 1.0};
+  };
+  std::string line;
+  for (const int steps : {16, 64, 256, 1024}) {
+    const vec sigmas = stork::flow_sigmas(steps, {.shift = 3.0});
+    const auto [m_log, v_log] = moments(stork::euler_a_cfg_pp{}, sigmas);
+    const auto [m_sd, v_sd] = moments(stork::euler_a_cfg_pp{.flow = stork::flow_rule::sd_cpp}, sigmas);
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "\n  %4d steps: log_snr mean %.4f var err %+.4f | sd_cpp mean %.4f var err %+.4f", steps,
+                  m_log, v_log, m_sd, v_sd);
+    line += buf;
+    REQUIRE(std::abs(m_log - 1.0) < 1e-12);
+    if (steps == 1024) {
+      REQUIRE(std::abs(v_log) < 0.02);
+      REQUIRE(m_sd > 1.7);
+    }
+  }
+  report("euler_a_cfg_pp on a flow Gaussian, exact moments:%s", line.c_str());
+}
+
 namespace {
 
 /// A VP ε model pair (the guided and the unconditional ε̂ of the two mixtures under vp_linear) against the

@@ -14,11 +14,11 @@
 #include <cstring>
 #include <limits>
 #include <random>
-#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "stork/detail/span.hpp"
 #include "stork/error.hpp"
 
 namespace stork {
@@ -88,7 +88,7 @@ class brownian_tree_noise {
   /// The tree stable-diffusion.cpp's `sample_dpmpp_2m_sde_bt` builds for a grid: states shaped like `like`,
   /// over [the smallest σ > 0 of `sigmas`, the largest].
   template <class S>
-  brownian_tree_noise(const S& like, std::span<const double> sigmas, std::uint64_t seed)
+  brownian_tree_noise(const S& like, span<const double> sigmas, std::uint64_t seed)
       : brownian_tree_noise(static_cast<std::size_t>(like.size()), range_of(sigmas).first,
                             range_of(sigmas).second, seed) {}
 
@@ -119,8 +119,8 @@ class brownian_tree_noise {
     const double a = clamp(std::min(sigma_from, sigma_to)), b = clamp(std::max(sigma_from, sigma_to));
     const std::vector<float>& wb = w(b);
     const std::vector<float>& wa = w(a);  // a miss takes the other cache slot: wb stays valid
-    const float span = static_cast<float>(std::max(std::abs(sigma_to - sigma_from), 1e-12));
-    const float inv = 1.0f / std::sqrt(span);
+    const float length = static_cast<float>(std::max(std::abs(sigma_to - sigma_from), 1e-12));
+    const float inv = 1.0f / std::sqrt(length);
     auto* p = out.data();
     using T = std::remove_cv_t<std::remove_reference_t<decltype(*p)>>;
     for (std::size_t i = 0; i < n; ++i) {
@@ -141,7 +141,7 @@ class brownian_tree_noise {
     std::vector<float> w;
   };
 
-  static std::pair<double, double> range_of(std::span<const double> sigmas) {
+  static std::pair<double, double> range_of(span<const double> sigmas) {
     double lo = std::numeric_limits<double>::infinity(), hi = 0.0;
     for (const double s : sigmas)
       if (s > 0.0) lo = std::min(lo, s), hi = std::max(hi, s);

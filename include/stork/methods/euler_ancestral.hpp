@@ -42,7 +42,7 @@ class euler_ancestral_stepper;
 /// 1 − σ_{n+1} and the draw restores the noise level: x_{n+1} = a·x + s_noise·σ_up·z with
 /// σ_up = σ_{n+1}·√(1 − (a·σ_down/σ_{n+1})²). A flow grid may start at σ = 1. (Earlier versions ran flow in
 /// the VE coordinates x/α, σ/α; on a flow Gaussian that form is no better in distribution — relative
-/// variance error 0.181 against this rule's 0.178 at 64 steps, 0.0152 against 0.0152 at 1024, shift 3 from
+/// variance error 0.183 against this rule's 0.180 at 64 steps, 0.0153 against 0.0153 at 1024, shift 3 from
 /// σ = 1, `tests/stochastic_test.cpp` — so it is gone.)
 ///
 /// VP processes run the VE steps in the VE coordinates x/α, σ/α, written as one update of x: with

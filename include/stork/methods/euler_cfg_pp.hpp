@@ -9,12 +9,12 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
-#include <span>
 #include <type_traits>
 
 #include "stork/detail/ancestral_step.hpp"
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"
+#include "stork/detail/span.hpp"
 #include "stork/detail/stochastic.hpp"
 #include "stork/error.hpp"
 #include "stork/methods/dpmpp_sde.hpp"
@@ -68,7 +68,7 @@ struct euler_cfg_pp {
 /// flow follows `.flow`: by default ComfyUI's rule (`flow_rule::log_snr`: the VE split of σ/α, the step
 /// x_{n+1} = α_{n+1}·D_c + α_{n+1}·σ_down·(x_n/α_n − D_u)/(σ_n/α_n) + s_noise·α_{n+1}·σ_up·z with α = 1 − σ,
 /// which samples the data distribution); `flow_rule::sd_cpp` is stable-diffusion.cpp's VE formula on the
-/// flow σ (no flow rule there), which does not: on a flow Gaussian without guidance its mean drifts to 1.76
+/// flow σ (no flow rule there), which does not: on a flow Gaussian without guidance its mean drifts to 1.75
 /// for the data's 1 at 1024 steps (`tests/menu_cfgpp_test.cpp`). η = 0 is `euler_cfg_pp` with the same
 /// flow rule; η > 1 is allowed (σ_up is capped). The noise source is called once per interval that adds
 /// noise (η·s_noise > 0 and σ_up > 0; stable-diffusion.cpp draws on every interval but the last and
@@ -112,7 +112,7 @@ class cfg_pp_stepper {
 
  public:
   template <class Ops>
-  cfg_pp_stepper(const Method& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  cfg_pp_stepper(const Method& m, span<const double> times, const S& x, const P& p, Ops& ops)
       : eta_(ancestral ? checked_eta(name(), eta_of(m)) : 0.0),
         s_noise_(ancestral ? checked_s_noise(name(), s_noise_of(m)) : 0.0),
         unit_alpha_(is_flow<P>() && checked_rule(m.flow) == flow_rule::sd_cpp),
@@ -179,7 +179,7 @@ class cfg_pp_stepper {
     const std::array<double, 4> coef{a1 * c.state + rx - ru * c.state, a1 * c.output, -ru * c.output,
                                      a1 * s_noise_ * st.sigma_up};
     const bool noisy = noise_.active() && coef[3] > 0.0;
-    check_step_weights(name(), std::span<const double>(coef.data(), noisy ? 4 : 3), n, walk_.t0(), walk_.t1(),
+    check_step_weights(name(), span<const double>(coef.data(), noisy ? 4 : 3), n, walk_.t0(), walk_.t1(),
                        stochastic_weights_overflow);
     if (noisy) {
       const S& z = noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes

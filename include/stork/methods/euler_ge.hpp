@@ -6,12 +6,12 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include <span>
 #include <vector>
 
 #include "stork/detail/ancestral_step.hpp"
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"
+#include "stork/detail/span.hpp"
 #include "stork/detail/stochastic.hpp"
 #include "stork/error.hpp"
 #include "stork/model/parameterisation.hpp"
@@ -69,7 +69,7 @@ class euler_ge_stepper {
 
  public:
   template <class Ops>
-  euler_ge_stepper(const euler_ge& m, std::span<const double> times, const S& x, const P& p, Ops& ops)
+  euler_ge_stepper(const euler_ge& m, span<const double> times, const S& x, const P& p, Ops& ops)
       : gamma_(checked_gamma(m.gamma)),
         eta_(checked_eta(name, m.eta)),
         s_noise_(checked_s_noise(name, m.s_noise)),
