@@ -48,6 +48,9 @@ struct stats {
 /// - `output_buffer()`: a buffer to write the model output into, then `step(x)`: the multistep methods
 ///   keep it as their history entry without a copy;
 /// - `step(out, x)` / `step(x)`: consume the output at (x, time()) and move x on;
+/// - CFG++ methods (`euler_cfg_pp`, `euler_a_cfg_pp`: `Method::needs_unconditional`) consume two outputs at
+///   (x, time()), the guided one and the unconditional one: `step(out, uncond, x)`, or zero-copy
+///   `step(x)` after writing them into `output_buffer()` and `unconditional_buffer()`;
 /// - `denoised(out, x, dst)`: the x̂₀ preview of an output at (x, time()), for parameterisations with a
 ///   denoise;
 /// - `nfe()`, `done()`, `ops()`: model outputs consumed, whether the grid is integrated, the state
@@ -74,7 +77,8 @@ class scheduler {
   static_assert(
       stochastic || std::is_same_v<Noise, detail::no_noise>,
       "stork: this method adds no noise: drop the noise source (stochastic methods: euler_ancestral, "
-      "dpmpp_2m_sde, dpmpp_3m_sde)");
+      "dpmpp_2m_sde, dpmpp_2m_sde_bt, dpmpp_3m_sde, euler_ge, euler_a_cfg_pp)");
+  static constexpr bool cfg_pp = detail::needs_unconditional_v<Method>;
 
  public:
   using stepper_type = typename Method::template stepper<S, P, Ops>;
@@ -92,6 +96,7 @@ class scheduler {
       if (options_.check_finite && !ops_.all_finite(x))
         throw error("stork: scheduler: x (the initial state) contains NaN or Inf");
     if constexpr (!has_slot) own_output_.emplace(ops_.make_like(x));
+    if constexpr (cfg_pp) own_uncond_.emplace(ops_.make_like(x));
   }
 
   /// Time at which the engine must evaluate the model next (once done(), the last grid time).
@@ -122,24 +127,11 @@ class scheduler {
   /// weights overflow double precision, or if a stochastic method's noise source misbehaves.
   /// @par Cost: the method's passes over memory for one stage; no allocation.
   void step(const S& model_output, S& x) {
-    if (done())
-      throw error("stork: scheduler::step: called after done() (nfe = " + std::to_string(nfe_) +
-                  "): the grid is fully integrated");
-    if constexpr (detail::ops_size<Ops, S>) {
-      const std::size_t no = ops_.size(model_output), nx = ops_.size(x);
-      if (no != size_)
-        detail::fail("scheduler::step", "model output size", no, "expected " + std::to_string(size_));
-      if (nx != size_) detail::fail("scheduler::step", "x size", nx, "expected " + std::to_string(size_));
-    }
-    if (&model_output == &x)
-      throw error(
-          "stork: scheduler::step: model_output = x (the same object) is invalid (the model output must be "
-          "written to a buffer other than x)");
-    check_coefficients("scheduler::step", time());
-    if constexpr (detail::ops_all_finite<Ops, S>)
-      if (options_.check_finite && !ops_.all_finite(model_output))
-        throw error("stork: scheduler::step: the model output at t = " + detail::describe(time()) +
-                    " contains NaN or Inf (nfe = " + std::to_string(nfe_) + ")");
+    static_assert(!cfg_pp,
+                  "stork: this CFG++ method needs the unconditional prediction too: call "
+                  "step(out, uncond, x) with the guided output and the unconditional one at (x, time()), or "
+                  "write them into output_buffer() and unconditional_buffer() and call step(x)");
+    check_call(model_output, x, "model output", "model_output");
     if constexpr (stochastic) {
       detail::checked_noise<Noise, Ops, S> noise{noise_, ops_, size_, options_.check_finite};
       stepper_.advance(ops_, model_output, x, noise);
@@ -148,8 +140,44 @@ class scheduler {
     }
     ++nfe_;
   }
-  /// @brief `step(output_buffer(), x)`: the model output was written into `output_buffer()`.
-  void step(S& x) { step(output_buffer(), x); }
+  /// @brief CFG++ methods: consumes the guided model output `out` and the unconditional output `uncond`,
+  /// both at (x, time()) and of the parameterisation's prediction type, and moves x on.
+  ///
+  /// `out` is what the engine's guidance makes of the conditional and unconditional predictions (CFG:
+  /// uncond + scale·(cond − uncond)), `uncond` the unconditional prediction itself: stable-diffusion.cpp's
+  /// `GuiderOutput::pred` and `pred_uncond`, before their conversion to x̂₀ (the method converts both).
+  /// Throws stork::error as `step(out, x)` does, for either output, with x and the scheduler unchanged.
+  /// @par Cost: the method's passes over memory; no allocation.
+  void step(const S& out, const S& uncond, S& x) {
+    static_assert(cfg_pp,
+                  "stork: step(out, uncond, x) is for CFG++ methods (euler_cfg_pp, euler_a_cfg_pp); this "
+                  "method takes one model output: step(out, x)");
+    check_call(out, x, "model output", "out");
+    check_call(uncond, x, "unconditional output", "uncond");
+    if constexpr (stochastic) {
+      detail::checked_noise<Noise, Ops, S> noise{noise_, ops_, size_, options_.check_finite};
+      stepper_.advance(ops_, out, uncond, x, noise);
+    } else {
+      stepper_.advance(ops_, out, uncond, x);
+    }
+    ++nfe_;
+  }
+  /// @brief `step(output_buffer(), x)`: the model output was written into `output_buffer()` (CFG++:
+  /// `step(output_buffer(), unconditional_buffer(), x)`).
+  void step(S& x) {
+    if constexpr (cfg_pp)
+      step(output_buffer(), unconditional_buffer(), x);
+    else
+      step(output_buffer(), x);
+  }
+
+  /// @brief CFG++ methods: a buffer of the scheduler's own (one state, allocated up front) the engine may
+  /// write the unconditional output into before calling `step(x)`.
+  S& unconditional_buffer() noexcept {
+    static_assert(cfg_pp,
+                  "stork: unconditional_buffer() exists for CFG++ methods (euler_cfg_pp, euler_a_cfg_pp)");
+    return *own_uncond_;
+  }
 
   /// @brief The x̂₀ preview of a model output `out` at (x, time()): dst = c·x + d·out (one pass). For
   /// DPM-Solver++/UniPC this is the data prediction they step with; STORK and the others do not need it.
@@ -170,6 +198,31 @@ class scheduler {
   template <class T>
   using validate_t = decltype(std::declval<const T&>().validate(std::declval<span<const double>>()));
   static constexpr bool has_slot = detail::is_detected_exact_v<S&, output_slot_t, stepper_type>;
+
+  /// The checks of one model output `o` (described as `what`, the argument named `param`) at (x, time())
+  /// before a step: not done, sizes, not x itself, finite coefficients and values. Throws stork::error with
+  /// everything unchanged.
+  void check_call(const S& o, const S& x, const char* what, const char* param) const {
+    if (done())
+      throw error("stork: scheduler::step: called after done() (nfe = " + std::to_string(nfe_) +
+                  "): the grid is fully integrated");
+    if constexpr (detail::ops_size<Ops, S>) {
+      const std::size_t no = ops_.size(o), nx = ops_.size(x);
+      if (no != size_)
+        detail::fail("scheduler::step", std::string(what) + " size", no, "expected " + std::to_string(size_));
+      if (nx != size_) detail::fail("scheduler::step", "x size", nx, "expected " + std::to_string(size_));
+    }
+    if (&o == &x)
+      throw error(
+          std::string("stork: scheduler::step: ") + param +
+          " = x (the same object) is invalid (the model output must be written to a buffer other than "
+          "x)");
+    check_coefficients("scheduler::step", time());
+    if constexpr (detail::ops_all_finite<Ops, S>)
+      if (options_.check_finite && !ops_.all_finite(o))
+        throw error("stork: scheduler::step: the " + std::string(what) + " at t = " +
+                    detail::describe(time()) + " contains NaN or Inf (nfe = " + std::to_string(nfe_) + ")");
+  }
 
   /// Lets a parameterisation check its own domain (e.g. VP times in (0, 1]) before anything else.
   static void validate(const P& param, span<const double> times) {
@@ -200,6 +253,7 @@ class scheduler {
   sampler_options options_;
   P param_;
   std::optional<S> own_output_;  // output_buffer() of the methods without a history
+  std::optional<S> own_uncond_;  // unconditional_buffer() of the CFG++ methods
   std::size_t size_ = 0;
   std::size_t nfe_ = 0;
 };
@@ -213,7 +267,9 @@ class scheduler {
 ///   model; without one the model output is the velocity (`flow_velocity`);
 /// - `stork::sampler_options`;
 /// - a state-operations object (`StateOps`): an engine's allocator or context; default `state_ops<S>`;
-/// - a noise source `noise(S& out)` filling out with N(0, 1) draws, for the stochastic methods only.
+/// - a noise source `noise(S& out)` filling out with N(0, 1) draws, for the stochastic methods only; a
+///   source callable as `noise(S& out, double sigma_from, double sigma_to)` is handed the grid interval
+///   [t_n, t_{n+1}] of each draw (`stork::brownian_tree_noise`).
 template <class Method, class S, class... Args>
 auto make_scheduler(const Method& method, span<const double> times, const S& x, Args&&... args) {
   using namespace detail;
@@ -231,6 +287,15 @@ namespace detail {
 template <class Method, class S, class Model, class P, class Ops, class Noise, class Observer>
 stats run(const Method& method, Model& model, const P& param, S& x, span<const double> times,
           sampler_options options, Ops ops, Noise noise, Observer observer) {
+  constexpr bool cfg_pp = needs_unconditional_v<Method>;
+  static_assert(
+      !cfg_pp || std::is_invocable_v<Model&, const S&, double, S&, S&>,
+      "stork: a CFG++ method (euler_cfg_pp, euler_a_cfg_pp) needs the unconditional prediction too: "
+      "integrate it with a model callback model(x, t, out, uncond) that writes the guided output "
+      "into out and the unconditional one into uncond");
+  static_assert(cfg_pp || std::is_invocable_v<Model&, const S&, double, S&>,
+                "stork: model(x, t, out, uncond) is for CFG++ methods (euler_cfg_pp, euler_a_cfg_pp); this "
+                "method takes model(x, t, out)");
   S work = ops.make_like(x);
   copy(ops, work, x);
   scheduler<Method, S, P, Ops, Noise> sch(method, times, work, param, options, ops, std::move(noise));
@@ -239,7 +304,10 @@ stats run(const Method& method, Model& model, const P& param, S& x, span<const d
   if constexpr (observed && has_denoise<P>) preview.emplace(ops.make_like(x));
   while (!sch.done()) {
     S& out = sch.output_buffer();
-    model(std::as_const(work), sch.time(), out);
+    if constexpr (cfg_pp)
+      model(std::as_const(work), sch.time(), out, sch.unconditional_buffer());
+    else
+      model(std::as_const(work), sch.time(), out);
     if constexpr (observed) {
       if (sch.at_grid_point()) {
         if constexpr (has_denoise<P>) sch.denoised(out, work, *preview);
@@ -263,10 +331,13 @@ stats run(const Method& method, Model& model, const P& param, S& x, span<const d
 /// stochastic methods need one, the others take none); an observer `observer(const stork::step_info<S>&)`
 /// called at every grid point after the model call there (with the x̂₀ preview where the
 /// parameterisation has one: one more pass and one more state). If anything throws (bad input, the
-/// model's own exception), x is left as it was.
+/// model's own exception), x is left as it was. A CFG++ method (`Method::needs_unconditional`) takes a
+/// model `f(x, t, out, uncond)` (or `stork::field` of one) that writes the guided output and the
+/// unconditional one at (x, t), both of the parameterisation's prediction type.
 /// @par Cost: the method's model calls per step; one working state up front plus the method's temporaries.
 template <class Method, class S, class F, class... Args,
           std::enable_if_t<std::is_invocable_v<F&, const S&, double, S&> ||
+                               std::is_invocable_v<F&, const S&, double, S&, S&> ||
                                detail::parameterised_field<detail::remove_cvref_t<F>>,
                            int> = 0>
 stats integrate(const Method& method, F&& f, S& x, span<const double> times, Args&&... args) {

@@ -6,6 +6,7 @@
 /// `schedule.hpp` makes the time grids and `scheduler.hpp` runs a method over one.
 #pragma once
 
+#include "stork/brownian_tree_noise.hpp"
 #include "stork/error.hpp"
 #include "stork/menu/any_method.hpp"
 #include "stork/menu/any_scheduler.hpp"
@@ -18,6 +19,8 @@
 #include "stork/methods/er_sde.hpp"
 #include "stork/methods/euler.hpp"
 #include "stork/methods/euler_ancestral.hpp"
+#include "stork/methods/euler_cfg_pp.hpp"
+#include "stork/methods/euler_ge.hpp"
 #include "stork/methods/heun.hpp"
 #include "stork/methods/ipndm.hpp"
 #include "stork/methods/res_2s.hpp"

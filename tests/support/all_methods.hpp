@@ -51,7 +51,9 @@ inline auto all_methods() {
 }
 
 /// The stochastic methods (eta = 1, also for ddim_trailing and res_2s whose default is 0; tcd gamma 0.3),
-/// which need a noise source and so are not in all_methods().
+/// which need a noise source and so are not in all_methods(). dpmpp_2m_sde_bt runs here with the plain
+/// sources of the cross-cutting tests (called without the interval); its Brownian tree is tested in
+/// menu_cfgpp_test.
 inline auto stochastic_methods() {
   return std::make_tuple(named("euler_ancestral", stork::euler_ancestral{}),
                          named("dpmpp_2m_sde", stork::dpmpp_2m_sde{}),
@@ -61,7 +63,26 @@ inline auto stochastic_methods() {
                          named("dpmpp_2s_ancestral", stork::dpmpp_2s_ancestral{}),
                          named("res_2s eta 1", stork::res_2s{.eta = 1.0}), named("er_sde", stork::er_sde{}),
                          named("lcm", stork::lcm{}), named("tcd eta 0.3", stork::tcd{.eta = 0.3}),
-                         named("res_multistep_ancestral", stork::res_multistep_ancestral{}));
+                         named("res_multistep_ancestral", stork::res_multistep_ancestral{}),
+                         named("dpmpp_2m_sde sd.cpp flow rule", stork::dpmpp_2m_sde{.flow = stork::flow_rule::sd_cpp}),
+                         named("dpmpp_2m_sde_bt", stork::dpmpp_2m_sde_bt{}), named("euler_ge", stork::euler_ge{.eta = 1.0}));
+}
+
+/// The CFG++ methods, whose model has two outputs (the guided and the unconditional prediction: step(out,
+/// uncond, x), a model f(x, t, out, uncond)), so the one-output cross-cutting tests cannot run them:
+/// menu_cfgpp_test runs the same checks on this list.
+inline auto cfg_pp_methods() {
+  return std::make_tuple(
+      named("euler_cfg_pp", stork::euler_cfg_pp{}),
+      named("euler_cfg_pp ComfyUI flow rule", stork::euler_cfg_pp{.flow = stork::flow_rule::log_snr}),
+      named("euler_a_cfg_pp", stork::euler_a_cfg_pp{}),
+      named("euler_a_cfg_pp sd.cpp flow rule", stork::euler_a_cfg_pp{.flow = stork::flow_rule::sd_cpp}));
+}
+
+/// Calls f(named_method) for every CFG++ method.
+template <class F>
+void for_each_cfg_pp_method(F&& f) {
+  std::apply([&f](const auto&... m) { (f(m), ...); }, cfg_pp_methods());
 }
 
 /// Calls f(named_method) for every stochastic method.

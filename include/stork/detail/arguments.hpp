@@ -1,7 +1,8 @@
 /// @file
 /// @brief Internal: the optional arguments of `make_scheduler` and `integrate` — a parameterisation or
 /// process, `sampler_options`, a state-operations object, a noise source, an observer — recognised by
-/// what they are, in any order; and the noise-source wrapper that checks each draw.
+/// what they are, in any order; the noise-source wrapper that checks each draw; and what a method declares
+/// about its inputs (noise, the unconditional prediction of CFG++).
 #pragma once
 
 #include <cstddef>
@@ -35,6 +36,23 @@ constexpr bool is_stochastic_v = [] {
     return false;
 }();
 
+/// A CFG++ method declares `static constexpr bool needs_unconditional = true`: each step consumes the
+/// guided model output and the unconditional one (`scheduler::step(out, uncond, x)`), and its stepper's
+/// `advance` takes both.
+template <class Method, class = void>
+struct needs_unconditional : std::false_type {};
+template <class Method>
+struct needs_unconditional<Method, std::void_t<decltype(Method::needs_unconditional)>>
+    : std::bool_constant<static_cast<bool>(Method::needs_unconditional)> {};
+template <class Method>
+constexpr bool needs_unconditional_v = needs_unconditional<Method>::value;
+
+/// A noise source that takes the interval of the draw: `noise(out, sigma_from, sigma_to)` (a Brownian
+/// tree: `stork::brownian_tree_noise`). The samplers pass the grid interval [t_n, t_{n+1}] of every draw
+/// when the source accepts it, and call `noise(out)` otherwise.
+template <class Noise, class S>
+constexpr bool takes_interval_v = std::is_invocable_v<Noise&, S&, double, double>;
+
 enum class arg_kind { options, param, ops, observer, noise, unknown };
 
 template <class A, class S>
@@ -48,7 +66,7 @@ constexpr arg_kind kind_of() {
     return arg_kind::ops;
   else if constexpr (std::is_invocable_v<T&, const step_info<S>&>)
     return arg_kind::observer;
-  else if constexpr (std::is_invocable_v<T&, S&>)
+  else if constexpr (std::is_invocable_v<T&, S&> || takes_interval_v<T, S>)
     return arg_kind::noise;
   else
     return arg_kind::unknown;
@@ -64,7 +82,8 @@ constexpr void check_arguments() {
       ((kind_of<A, S>() != arg_kind::unknown) && ...),
       "stork: an argument after the grid and the state is none of: a parameterisation or noise process "
       "(make_scheduler), stork::sampler_options, a state-operations object (make_like, lincomb), a "
-      "noise source noise(S&), an observer observer(const stork::step_info<S>&) (integrate)");
+      "noise source noise(S&) or noise(S&, double sigma_from, double sigma_to), an observer "
+      "observer(const stork::step_info<S>&) (integrate)");
   static_assert(count_of<arg_kind::options, S, A...> <= 1, "stork: sampler_options given twice");
   static_assert(count_of<arg_kind::param, S, A...> <= 1, "stork: two parameterisations given");
   static_assert(count_of<arg_kind::ops, S, A...> <= 1, "stork: two state-operations objects given");
@@ -105,7 +124,9 @@ auto pick_ops(A&&... a) {
 
 /// What a stochastic stepper calls for noise: the engine's source, then checks that it kept the size and
 /// (unless turned off) wrote finite values. The stepper draws before it changes anything, so a bad draw
-/// leaves x and the scheduler as they were.
+/// leaves x and the scheduler as they were. `draw(out, from, to)` hands the source the interval of the draw
+/// when it takes one (`takes_interval_v`) and calls `noise(out)` otherwise; `operator()(out)` is the call
+/// without the interval.
 template <class Noise, class Ops, class S>
 struct checked_noise {
   Noise& noise;
@@ -114,7 +135,23 @@ struct checked_noise {
   bool check_finite;
 
   void operator()(S& out) {
+    static_assert(
+        std::is_invocable_v<Noise&, S&>,
+        "stork: this noise source takes the interval of each draw, noise(out, sigma_from, sigma_to), "
+        "and this method calls it without one");
     noise(out);
+    check(out);
+  }
+  void operator()(S& out, double from, double to) {
+    if constexpr (takes_interval_v<Noise, S>)
+      noise(out, from, to);
+    else
+      noise(out);
+    check(out);
+  }
+
+ private:
+  void check(S& out) {
     if constexpr (ops_size<Ops, S>) {
       const std::size_t n = ops.size(out);
       if (n != size)

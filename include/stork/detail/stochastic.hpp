@@ -1,7 +1,7 @@
 /// @file
-/// @brief Internal: what the stochastic samplers (euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde) share — the
-/// checks of eta and s_noise, the buffer a draw is written into, the weight check, and whether Euler in the
-/// process's own time is DDIM.
+/// @brief Internal: what the stochastic samplers (euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, euler_ge,
+/// euler_a_cfg_pp) share — the checks of eta and s_noise, the buffer a draw is written into, the weight
+/// check, whether Euler in the process's own time is DDIM, and whether the model is a rectified flow.
 #pragma once
 
 #include <cmath>
@@ -58,6 +58,18 @@ class noise_buffer {
     }
     return *buf_;
   }
+  /// The same, handing the source the grid interval [from, to] of the draw when it takes one
+  /// (`noise(out, from, to)`: a Brownian tree); a plain source is called as `noise(out)`.
+  template <class Noise, class Ops>
+  const S& draw(Noise& noise, Ops& ops, const S& x, double from, double to) {
+    try {
+      noise(*buf_, from, to);
+    } catch (...) {
+      *buf_ = ops.make_like(x);
+      throw;
+    }
+    return *buf_;
+  }
 
  private:
   std::optional<S> buf_;
@@ -74,6 +86,18 @@ constexpr bool euler_is_ddim() {
   if constexpr (process_model<P>) {
     using process = detail::remove_cvref_t<decltype(std::declval<const P&>().process)>;
     return std::is_same_v<process, ve> || std::is_same_v<process, rectified_flow>;
+  } else {
+    return false;
+  }
+}
+
+/// True when the model runs under rectified flow (`model<rectified_flow>` of any prediction, or a plain
+/// velocity field): the samplers of stable-diffusion.cpp have their own rules there.
+template <class P>
+constexpr bool is_flow() {
+  if constexpr (process_model<P>) {
+    using process = std::remove_cv_t<std::remove_reference_t<decltype(std::declval<const P&>().process)>>;
+    return std::is_same_v<process, rectified_flow>;
   } else {
     return false;
   }

@@ -1,6 +1,7 @@
 /// @file
-/// @brief `stork::dpmpp_2m_sde` and `stork::dpmpp_3m_sde`: DPM-Solver++ multistep for the diffusion SDE
-/// (data prediction, steps in the log-SNR λ = log(α/σ)), the noise drawn by the engine.
+/// @brief `stork::dpmpp_2m_sde`, `stork::dpmpp_2m_sde_bt` and `stork::dpmpp_3m_sde`: DPM-Solver++ multistep
+/// for the diffusion SDE (data prediction, steps in the log-SNR λ = log(α/σ)), the noise drawn by the
+/// engine; and `stork::flow_rule`, how the SDE samplers treat a rectified-flow model.
 #pragma once
 
 #include <array>
@@ -8,6 +9,7 @@
 #include <cstddef>
 #include "stork/detail/span.hpp"
 #include <string>
+#include <type_traits>
 
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"
@@ -24,6 +26,24 @@ template <class Method, class S, STORK_CONCEPT(Parameterisation) P>
 class dpmpp_sde_stepper;
 }
 
+/// @brief How a sampler of stable-diffusion.cpp's menu treats a rectified-flow model (x = (1 − σ)·x₀ + σ·ε)
+/// where stable-diffusion.cpp and ComfyUI differ. VE and VP models are not affected.
+enum class flow_rule {
+  /// ComfyUI's rule for flow (`CONST`) models: the steps run in the flow's own log-SNR
+  /// λ = log((1 − σ)/σ) with α = 1 − σ (comfyanonymous/ComfyUI, comfy/k_diffusion/sampling.py,
+  /// `sigma_to_half_log_snr`): the VE run of the equivalent model x/α, σ/α. Samples the data distribution.
+  log_snr,
+  /// stable-diffusion.cpp's: the VE formulas applied to the flow state with λ = −log σ and α = 1
+  /// (leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp, `sample_dpmpp_2m_sde`,
+  /// `sample_dpmpp_2m_sde_bt`, `sample_euler_cfg_pp`, `sample_euler_ancestral_cfg_pp`, which take no
+  /// flow flag). With noise (η > 0) this does not sample the data distribution: on a flow Gaussian N(1, ½²)
+  /// `dpmpp_2m_sde` ends with mean 1.77 and twice the variance at 1024 steps, where ComfyUI's rule is within
+  /// 4e-4 of the variance (`tests/stochastic_test.cpp`); `euler_a_cfg_pp` likewise
+  /// (`tests/menu_cfgpp_test.cpp`).
+  /// For parity with stable-diffusion.cpp's images only.
+  sd_cpp,
+};
+
 /// @brief The second-order correction of `dpmpp_2m_sde` (k-diffusion's `solver_type`).
 enum class sde_solver {
   midpoint,  ///< ½·ψ₁(h_η)/r·(D_n − D_{n−1}): with η = 0 exactly `stork::dpmpp_2m`
@@ -31,7 +51,8 @@ enum class sde_solver {
 };
 
 /// @brief DPM-Solver++(2M) SDE: k-diffusion's `sample_dpmpp_2m_sde` (crowsonkb/k-diffusion,
-/// k_diffusion/sampling.py), the multistep data-prediction solver of the diffusion SDE (Lu et al. 2022,
+/// k_diffusion/sampling.py; stable-diffusion.cpp's `sample_dpmpp_2m_sde`, src/runtime/denoiser.hpp, is its
+/// midpoint form), the multistep data-prediction solver of the diffusion SDE (Lu et al. 2022,
 /// "DPM-Solver++", arXiv 2211.01095, §4 and App. B) with the noise of the variance-preserving noise
 /// injection that k-diffusion parameterises by η. Stochastic: the engine supplies the noise.
 ///
@@ -39,17 +60,22 @@ enum class sde_solver {
 /// x_{n+1} = (σ_{n+1}/σ_n)·e^{−ηh}·x_n + α_{n+1}[ψ₁(h_η)·D_n + c·(D_n − D_{n−1})/r]
 ///           + s_noise·σ_{n+1}·√(1 − e^{−2ηh})·z,
 /// ψ₁(h) = 1 − e^{−h}, c = ψ₁(h_η)/2 (midpoint) or ψ₂(h_η)/h_η (heun), z ~ N(0, I) from the engine. In VE
-/// (α = 1, λ = −log σ) this is k-diffusion's update term for term; other processes run it in their own
-/// coordinates (λ is the same in every one: a VP or flow model sampled this way is the VE run of the
-/// equivalent model, x_VE = x/α). The first step (no history) is first order; so is the last when the grid
+/// (α = 1, λ = −log σ) this is k-diffusion's and stable-diffusion.cpp's update term for term; VP processes
+/// run it in their own coordinates (λ is the same in every one: a VP model sampled this way is the VE run of
+/// the equivalent model, x_VE = x/α). Rectified flow follows `.flow`: by default ComfyUI's rule
+/// (`flow_rule::log_snr`, the same formula in the flow's own α = 1 − σ and λ: the VE run of the equivalent
+/// model, sampling the data distribution); `flow_rule::sd_cpp` is stable-diffusion.cpp's VE formula on the
+/// flow σ, which with η > 0 does not (see `flow_rule`). The first step (no history) is first order; so is
+/// the last when the grid
 /// does not end at data (as `dpmpp_2m`); the interval ending at σ = 0 is x = D_n, with no noise. η = 0
 /// adds no noise and is then `stork::dpmpp_2m` (midpoint: bit for bit). Not convergent to the ODE solution,
 /// only to the same distribution: weak order 2 (on a Gaussian the output variance error ÷ 4 per doubling of
 /// the steps, both solvers, `tests/stochastic_test.cpp`).
 ///
 /// The noise source is called once per interval that adds noise (η·s_noise > 0, not the interval ending at
-/// σ = 0), in grid order, before anything changes (a bad draw leaves x and the scheduler as they were); with
-/// η = 0 it is never called. The grid's σ/α must decrease strictly (λ increase).
+/// σ = 0), in grid order, with the interval [t_n, t_{n+1}] when it takes one, before anything changes (a
+/// bad draw leaves x and the scheduler as they were); with η = 0 it is never called. The grid's σ/α must
+/// decrease strictly (λ increase).
 /// @par Cost: 1 model call per step; two passes over memory per step (x̂₀, then the update with the draw);
 /// 2 temporaries (the stored data predictions) and 1 for the draw when η·s_noise > 0.
 struct dpmpp_2m_sde {
@@ -59,10 +85,38 @@ struct dpmpp_2m_sde {
   sde_solver solver = sde_solver::midpoint;
   /// Scale of each draw (k-diffusion's `s_noise`); finite, >= 0.
   double s_noise = 1.0;
+  /// Rectified flow: `flow_rule::log_snr` (ComfyUI's, the default) or `flow_rule::sd_cpp`.
+  flow_rule flow = flow_rule::log_snr;
   static constexpr bool stochastic = true;
   static constexpr int order = 2;
   template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
   using stepper = detail::dpmpp_sde_stepper<dpmpp_2m_sde, S, P>;
+};
+
+/// @brief DPM-Solver++(2M) SDE with Brownian-tree noise: stable-diffusion.cpp's `sample_dpmpp_2m_sde_bt`
+/// ("dpm++2m_sde_bt"; leejet/stable-diffusion.cpp, src/runtime/denoiser.hpp), k-diffusion's
+/// `sample_dpmpp_2m_sde` with its default `BrownianTreeNoiseSampler` (ComfyUI's `dpmpp_2m_sde_gpu`).
+///
+/// The steps are `dpmpp_2m_sde{.solver = sde_solver::midpoint}`'s, term for term; what makes it "_bt" is the
+/// noise: pass `stork::brownian_tree_noise` (or any source callable as `noise(out, sigma_from, sigma_to)`),
+/// which the method hands the grid interval [t_n, t_{n+1}] of every draw, so the draws depend on the
+/// interval, not on the step count: the same seed gives the same Brownian path on any grid. A source
+/// without the interval is called as `noise(out)` (independent draws: then this is `dpmpp_2m_sde`).
+/// stable-diffusion.cpp builds its tree over [the grid's smallest σ > 0, its largest σ] from a seed made of
+/// two draws of its sampler RNG: `brownian_tree_noise(x, sigmas, brownian_tree_noise::seed_from_draws(a,
+/// b))`.
+/// @par Cost: as `dpmpp_2m_sde`; the tree's own cost is `brownian_tree_noise`'s.
+struct dpmpp_2m_sde_bt {
+  /// Noise per step: 0 deterministic (`dpmpp_2m`), 1 stable-diffusion.cpp's default; finite, >= 0.
+  double eta = 1.0;
+  /// Scale of each draw (k-diffusion's `s_noise`; stable-diffusion.cpp has none); finite, >= 0.
+  double s_noise = 1.0;
+  /// Rectified flow: `flow_rule::log_snr` (ComfyUI's, the default) or `flow_rule::sd_cpp`.
+  flow_rule flow = flow_rule::log_snr;
+  static constexpr bool stochastic = true;
+  static constexpr int order = 2;
+  template <class S, STORK_CONCEPT(Parameterisation) P, class Ops>
+  using stepper = detail::dpmpp_sde_stepper<dpmpp_2m_sde_bt, S, P>;
 };
 
 /// @brief DPM-Solver++(3M) SDE: k-diffusion's `sample_dpmpp_3m_sde` (crowsonkb/k-diffusion,
@@ -80,7 +134,11 @@ struct dpmpp_2m_sde {
 /// exact weight of D2 ≈ h²/2·D″; see `dpmpp_3m`). Weak order 2 measured on a Gaussian with η = 1 (the
 /// noise, not the extrapolation, limits it); better than the 2M SDE from about 15 steps. η = 0
 /// adds no noise (a deterministic third-order multistep method, not `dpmpp_3m`: its second step is the heun
-/// form). Noise contract and grid as `dpmpp_2m_sde`.
+/// form). Rectified flow runs ComfyUI's rule (its `sample_dpmpp_3m_sde` for `CONST` models, the only
+/// definition for flow: stable-diffusion.cpp has no 3M SDE): the formula in the flow's own α = 1 − σ and λ,
+/// the VE run of the equivalent model. A flow grid may start at σ = 1 (λ = −∞: the limit of the formula;
+/// ComfyUI moves σ₀ = 1 to its model's σ at percent 1e-4 instead). Noise contract and grid as
+/// `dpmpp_2m_sde`.
 /// @par Cost: 1 model call per step; two passes over memory per step; 3 temporaries (stored data
 /// predictions) and 1 for the draw when η·s_noise > 0.
 struct dpmpp_3m_sde {
@@ -113,6 +171,13 @@ inline std::array<double, 3> dpmpp_sde_weights(int order, bool heun, double scal
   return dpmpp_weights(order, lt, l, /*parity=*/true);
 }
 
+/// A rectified-flow parameterisation read in stable-diffusion.cpp's σ space: α = 1, σ = the flow σ, λ =
+/// −log σ (`flow_rule::sd_cpp`); the model output and its x̂₀ are the flow model's.
+template <class P>
+struct sigma_space : P {
+  double alpha(double) const noexcept { return 1.0; }
+};
+
 template <class Method, class S, STORK_CONCEPT(Parameterisation) P>
 class dpmpp_sde_stepper {
   static_assert(
@@ -129,7 +194,7 @@ class dpmpp_sde_stepper {
         s_noise_(checked_s_noise(name(), m.s_noise)),
         heun_(heun_of(m)),
         walk_(times, name()),
-        grid_(times, p, name()),
+        grid_(make_grid(m, times, p)),
         param_(p),
         ring_(static_cast<std::size_t>(Method::order), x, ops),
         noise_(eta_ * s_noise_ > 0.0, x, ops) {}
@@ -164,7 +229,7 @@ class dpmpp_sde_stepper {
       check_step_weights(name(), span<const double>(coef.data(), terms + (noisy ? 1 : 0)), n, walk_.t0(),
                          walk_.t1(), stochastic_weights_overflow);
     }
-    const S* z = noisy ? &noise_.draw(noise, ops, x) : nullptr;  // before anything changes
+    const S* z = noisy ? &noise_.draw(noise, ops, x, walk_.t0(), walk_.t1()) : nullptr;  // before any change
     const affine_velocity c = param_.denoise(walk_.t0());
     S& d = ring_.next();
     comb<2>(ops, d, {c.state, c.output}, {&x, &out});
@@ -185,9 +250,27 @@ class dpmpp_sde_stepper {
   }
 
  private:
-  static const char* name() noexcept { return two_m ? "dpmpp_2m_sde" : "dpmpp_3m_sde"; }
-  static bool heun_of(const Method& m) {
+  static const char* name() noexcept {
+    if constexpr (std::is_same_v<Method, dpmpp_2m_sde_bt>)
+      return "dpmpp_2m_sde_bt";
+    else
+      return two_m ? "dpmpp_2m_sde" : "dpmpp_3m_sde";
+  }
+  /// The grid in log-SNR: the process's own, or stable-diffusion.cpp's σ space for a flow model with
+  /// `flow_rule::sd_cpp`.
+  static log_snr_grid make_grid(const Method& m, span<const double> times, const P& p) {
     if constexpr (two_m) {
+      if (m.flow != flow_rule::log_snr && m.flow != flow_rule::sd_cpp)
+        fail(name(), "flow", static_cast<int>(m.flow), "use stork::flow_rule::log_snr or ::sd_cpp");
+      if constexpr (is_flow<P>())
+        if (m.flow == flow_rule::sd_cpp) return log_snr_grid(times, sigma_space<P>{p}, name());
+    }
+    return log_snr_grid(times, p, name());
+  }
+  static bool heun_of(const Method& m) {
+    if constexpr (std::is_same_v<Method, dpmpp_2m_sde_bt>) {
+      return false;  // stable-diffusion.cpp's midpoint form
+    } else if constexpr (two_m) {
       if (m.solver != sde_solver::midpoint && m.solver != sde_solver::heun)
         fail(name(), "solver", static_cast<int>(m.solver), "use stork::sde_solver::midpoint or ::heun");
       return m.solver == sde_solver::heun;
