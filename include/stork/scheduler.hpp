@@ -81,6 +81,7 @@ class scheduler {
   static constexpr bool cfg_pp = detail::needs_unconditional_v<Method>;
 
  public:
+  using method_type = Method;
   using stepper_type = typename Method::template stepper<S, P, Ops>;
 
   scheduler(const Method& method, span<const double> times, const S& x, const P& param = {},

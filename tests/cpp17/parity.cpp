@@ -138,7 +138,7 @@ void run_one(const std::string& label, const stork::any_method& method, conventi
   // Start from a fixed point of the noise distribution: x = σ_max·z (VE), z (flow, VP).
   const double z = 0.8;
   const double start = c == convention::ve ? grid.front() * z : z;
-  S x = make_state<S>(static_cast<float>(start)), out = make_state<S>(0.0f);
+  S x = make_state<S>(static_cast<float>(start)), out = make_state<S>(0.0f), uncond = make_state<S>(0.0f);
   stork::normal_noise stream(7);
   auto noise = [&stream](S& draw) {
     for (float& v : elems(draw)) v = static_cast<float>(stream.next());
@@ -150,7 +150,12 @@ void run_one(const std::string& label, const stork::any_method& method, conventi
       while (!sch.done()) {
         exact_model(c, x, sch.time(), out);
         ++calls;
-        sch.step(out, x);
+        if (sch.needs_unconditional()) {  // CFG++: a stand-in unconditional prediction, 0.9 times the output
+          for (std::size_t i = 0; i < dim; ++i) elems(uncond)[i] = 0.9f * elems(out)[i];
+          sch.step(out, uncond, x);
+        } else {
+          sch.step(out, x);
+        }
       }
     };
     if (c == convention::flow)
@@ -183,7 +188,10 @@ void run_methods() {
     if (name == "stork4") options = {"stages=5", "stages=5,derivative_order=3", "stages=5,variant=reference"};
     for (const std::string& o : options) {
       const stork::any_method m = stork::method_from_name(name, o);
-      const double tolerance = name == "euler" || name == "ddim_trailing" ? 0.2 : 0.1;
+      // First-order or heuristic rules (sd.cpp's lms with its history shift, dpm++2mv2's weights, CFG++ with the
+      // stand-in unconditional prediction, res_multistep's start from VP's first τ) get a sanity bound only.
+      const bool loose = name == "dpm++2mv2" || name == "lms" || name == "euler_cfg_pp" || name == "res_multistep";
+      const double tolerance = loose ? 0.4 : name == "euler" || name == "ddim_trailing" ? 0.2 : 0.1;
       const std::string label = o.empty() ? name : name + " (" + o + ")";
       for (convention c : {convention::flow, convention::ve, convention::vp}) {
         run_one<std::vector<float>>(label, m, c, "vector<float>", tolerance);

@@ -29,6 +29,8 @@
 #include "stork/methods/er_sde.hpp"
 #include "stork/methods/euler.hpp"
 #include "stork/methods/euler_ancestral.hpp"
+#include "stork/methods/euler_cfg_pp.hpp"
+#include "stork/methods/euler_ge.hpp"
 #include "stork/methods/heun.hpp"
 #include "stork/methods/ipndm.hpp"
 #include "stork/methods/res_2s.hpp"
@@ -48,7 +50,8 @@ namespace detail {
 using method_variant = std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm,
                                     euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, dpmpp_2s_ancestral, ddim_trailing,
                                     res_2s, er_sde, lcm, tcd, dpm2, dpmpp_2m_v2, res_multistep,
-                                    res_multistep_ancestral, lms>;
+                                    res_multistep_ancestral, lms, euler_cfg_pp, euler_a_cfg_pp, euler_ge,
+                                    dpmpp_2m_sde_bt>;
 }  // namespace detail
 
 /// @brief A method chosen at run time: one of the library's method types with its options, and its
@@ -70,6 +73,12 @@ class any_method {
   bool stochastic() const noexcept {
     return std::visit([](const auto& m) { return detail::is_stochastic_v<detail::remove_cvref_t<decltype(m)>>; },
                       method_);
+  }
+  /// True for the CFG++ methods, whose step takes the unconditional prediction too (`step(out, uncond, x)`,
+  /// a model `f(x, t, out, uncond)` for `integrate`).
+  bool needs_unconditional() const noexcept {
+    return std::visit(
+        [](const auto& m) { return detail::needs_unconditional_v<detail::remove_cvref_t<decltype(m)>>; }, method_);
   }
   /// Calls `f(method)` with the typed method (`std::visit`).
   template <class F>
@@ -145,6 +154,18 @@ M parse_eta(const key_value_options& o) {
   return m;
 }
 
+inline flow_rule parse_flow_rule(const key_value_options& o, flow_rule fallback) {
+  const std::string_view r = o.choice("flow_rule", "", {"log_snr", "sd_cpp"});
+  return r == "log_snr" ? flow_rule::log_snr : r == "sd_cpp" ? flow_rule::sd_cpp : fallback;
+}
+template <class M>
+M parse_sde(const key_value_options& o) {
+  M m = parse_eta<M>(o);
+  m.solver = o.choice("solver", "midpoint", {"midpoint", "heun"}) == "heun" ? sde_solver::heun : sde_solver::midpoint;
+  m.flow = parse_flow_rule(o, m.flow);
+  return m;
+}
+
 inline ipndm parse_ipndm(const key_value_options& o, ipndm_coefficients fallback) {
   ipndm m;
   m.order = o.integer("order", m.order);
@@ -168,14 +189,14 @@ inline const std::vector<method_entry>& menu_table() {
        [](const key_value_options& o) -> method_variant { return parse_eta<euler_ancestral>(o); }},
       {"heun", "", "", "Heun's 2nd order (k-diffusion sample_heun); 2 calls/step, 1 on the last",
        [](const key_value_options&) -> method_variant { return heun{}; }},
-      {"dpm++2s_a", "dpmpp_2s_ancestral", "eta s_noise",
-       "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for flow "
-       "models); 2 calls/step, noise",
-       [](const key_value_options& o) -> method_variant { return parse_eta<dpmpp_2s_ancestral>(o); }},
       {"dpm2", "dpm_2", "",
        "DPM-Solver-2 (stable-diffusion.cpp sample_dpm2, k-diffusion sample_dpm_2 without churn); 2 calls/step, "
        "1 on the last",
        [](const key_value_options&) -> method_variant { return dpm2{}; }},
+      {"dpm++2s_a", "dpmpp_2s_ancestral", "eta s_noise",
+       "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for flow "
+       "models); 2 calls/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<dpmpp_2s_ancestral>(o); }},
       {"dpm++2m", "dpmpp_2m", "lower_order_final",
        "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m, diffusers DPMSolverMultistep); 1 call/step",
        [](const key_value_options& o) -> method_variant {
@@ -183,6 +204,9 @@ inline const std::vector<method_entry>& menu_table() {
          m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
          return m;
        }},
+      {"dpm++2mv2", "dpmpp_2m_v2", "",
+       "stable-diffusion.cpp's DPM-Solver++(2M) v2 (sample_dpmpp_2m_v2); 1 call/step",
+       [](const key_value_options&) -> method_variant { return dpmpp_2m_v2{}; }},
       {"ipndm", "", "order coefficients lower_order_final",
        "iPNDM with uniform-step weights (stable-diffusion.cpp sample_ipndm; coefficients=variable: exact on any "
        "grid); 1 call/step",
@@ -191,9 +215,6 @@ inline const std::vector<method_entry>& menu_table() {
        "variable-step iPNDM as stable-diffusion.cpp computes it (sample_ipndm_v; coefficients=variable: the "
        "exact weights of ComfyUI's ipndm_v and k-diffusion's LMS at order 4); 1 call/step",
        [](const key_value_options& o) -> method_variant { return parse_ipndm(o, ipndm_coefficients::sd_cpp_v); }},
-      {"dpm++2mv2", "dpmpp_2m_v2", "",
-       "stable-diffusion.cpp's DPM-Solver++(2M) v2 (sample_dpmpp_2m_v2); 1 call/step",
-       [](const key_value_options&) -> method_variant { return dpmpp_2m_v2{}; }},
       {"lcm", "", "noise_scale_start noise_scale_end",
        "latent consistency sampling (stable-diffusion.cpp sample_lcm); 1 call/step, noise",
        [](const key_value_options& o) -> method_variant {
@@ -223,29 +244,44 @@ inline const std::vector<method_entry>& menu_table() {
          if (a.eta == 0.0) return res_multistep{};
          return a;
        }},
-      {"res_multistep_ancestral", "", "eta s_noise",
-       "RES multistep with ancestral noise (ComfyUI res_multistep_ancestral, stable-diffusion.cpp's eta path); "
-       "1 call/step, noise",
-       [](const key_value_options& o) -> method_variant { return parse_eta<res_multistep_ancestral>(o); }},
       {"res_2s", "", "eta s_noise",
        "RES 2-stage exponential integrator (stable-diffusion.cpp sample_res_2s); 2 calls/step",
        [](const key_value_options& o) -> method_variant { return parse_eta<res_2s>(o); }},
       {"er_sde", "", "eta s_noise",
        "extended-reverse-time SDE solver (stable-diffusion.cpp sample_er_sde); 1 call/step, noise",
        [](const key_value_options& o) -> method_variant { return parse_eta<er_sde>(o); }},
-      {"dpm++2m_sde", "dpmpp_2m_sde", "eta s_noise solver",
-       "DPM-Solver++(2M) SDE (k-diffusion sample_dpmpp_2m_sde, midpoint or heun); 1 call/step, noise",
+      {"euler_cfg_pp", "", "flow_rule",
+       "Euler CFG++ (stable-diffusion.cpp sample_euler_cfg_pp, ComfyUI's); needs the unconditional prediction; "
+       "1 call/step",
        [](const key_value_options& o) -> method_variant {
-         dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
-         m.solver = o.choice("solver", "midpoint", {"midpoint", "heun"}) == "heun" ? sde_solver::heun
-                                                                                    : sde_solver::midpoint;
+         euler_cfg_pp m;
+         m.flow = parse_flow_rule(o, m.flow);
          return m;
        }},
-      {"dpm++2m_sde_heun", "dpmpp_2m_sde_heun", "eta s_noise",
-       "DPM-Solver++(2M) SDE with the heun solver (ComfyUI dpmpp_2m_sde_heun); 1 call/step, noise",
+      {"euler_a_cfg_pp", "euler_ancestral_cfg_pp", "eta s_noise flow_rule",
+       "Euler ancestral CFG++ (stable-diffusion.cpp sample_euler_ancestral_cfg_pp); needs the unconditional "
+       "prediction; 1 call/step, noise",
        [](const key_value_options& o) -> method_variant {
-         dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
-         m.solver = sde_solver::heun;
+         euler_a_cfg_pp m = parse_eta<euler_a_cfg_pp>(o);
+         m.flow = parse_flow_rule(o, m.flow);
+         return m;
+       }},
+      {"euler_ge", "gradient_estimation", "gamma eta s_noise",
+       "gradient estimation (stable-diffusion.cpp sample_gradient_estimation, its extra arg gamma); 1 call/step",
+       [](const key_value_options& o) -> method_variant {
+         euler_ge m = parse_eta<euler_ge>(o);
+         m.gamma = o.real("gamma", m.gamma);
+         return m;
+       }},
+      {"dpm++2m_sde", "dpmpp_2m_sde", "eta s_noise solver flow_rule",
+       "DPM-Solver++(2M) SDE (k-diffusion sample_dpmpp_2m_sde, midpoint or heun); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_sde<dpmpp_2m_sde>(o); }},
+      {"dpm++2m_sde_bt", "dpmpp_2m_sde_gpu", "eta s_noise flow_rule",
+       "DPM-Solver++(2M) SDE with Brownian-tree noise (stable-diffusion.cpp sample_dpmpp_2m_sde_bt; pass a "
+       "stork::brownian_tree_noise); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_2m_sde_bt m = parse_eta<dpmpp_2m_sde_bt>(o);
+         m.flow = parse_flow_rule(o, m.flow);
          return m;
        }},
       {"lms", "", "lms_max_order lms_shift lms_divisions",
@@ -255,6 +291,18 @@ inline const std::vector<method_entry>& menu_table() {
          m.order = o.integer("lms_max_order", m.order);
          m.shift = o.integer("lms_shift", m.shift);
          m.divisions = o.integer("lms_divisions", m.divisions);
+         return m;
+       }},
+      {"res_multistep_ancestral", "", "eta s_noise",
+       "RES multistep with ancestral noise (ComfyUI res_multistep_ancestral, stable-diffusion.cpp's eta path); "
+       "1 call/step, noise",
+       [](const key_value_options& o) -> method_variant { return parse_eta<res_multistep_ancestral>(o); }},
+      {"dpm++2m_sde_heun", "dpmpp_2m_sde_heun", "eta s_noise flow_rule",
+       "DPM-Solver++(2M) SDE with the heun solver (ComfyUI dpmpp_2m_sde_heun); 1 call/step, noise",
+       [](const key_value_options& o) -> method_variant {
+         dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
+         m.solver = sde_solver::heun;
+         m.flow = parse_flow_rule(o, m.flow);
          return m;
        }},
       {"dpm++3m", "dpmpp_3m", "lower_order_final",

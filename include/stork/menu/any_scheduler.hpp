@@ -49,10 +49,19 @@ class any_scheduler {
   bool at_grid_point() const noexcept { return impl_->at_grid_point(); }
   /// A buffer the engine may write the next model output into before calling `step(x)`.
   S& output_buffer() noexcept { return impl_->output_buffer(); }
-  /// Consumes the model output at (x, time()) and moves x on (see `scheduler::step`).
+  /// Consumes the model output at (x, time()) and moves x on (see `scheduler::step`); stork::error for a
+  /// CFG++ method, which needs `step(out, uncond, x)`.
   void step(const S& model_output, S& x) { impl_->step(model_output, x); }
-  /// `step(output_buffer(), x)`.
-  void step(S& x) { impl_->step(impl_->output_buffer(), x); }
+  /// CFG++ methods (`needs_unconditional()`): the guided output and the unconditional one at (x, time())
+  /// (see `scheduler::step(out, uncond, x)`); stork::error for the other methods.
+  void step(const S& model_output, const S& uncond, S& x) { impl_->step(model_output, uncond, x); }
+  /// `step(output_buffer(), x)`, or for a CFG++ method `step(output_buffer(), unconditional_buffer(), x)`.
+  void step(S& x) { impl_->step_zero_copy(x); }
+  /// CFG++ methods: the buffer to write the unconditional prediction into before `step(x)`; stork::error for
+  /// the other methods.
+  S& unconditional_buffer() { return impl_->unconditional_buffer(); }
+  /// True when the method is a CFG++ method (it needs the unconditional prediction too).
+  bool needs_unconditional() const noexcept { return impl_->needs_unconditional(); }
   /// The x̂₀ preview of a model output at (x, time()); stork::error when the parameterisation has none.
   void denoised(const S& out, const S& x, S& dst) { impl_->denoised(out, x, dst); }
   /// The canonical name of the method.
@@ -68,6 +77,10 @@ class any_scheduler {
     virtual bool at_grid_point() const noexcept = 0;
     virtual S& output_buffer() noexcept = 0;
     virtual void step(const S& out, S& x) = 0;
+    virtual void step(const S& out, const S& uncond, S& x) = 0;
+    virtual void step_zero_copy(S& x) = 0;
+    virtual S& unconditional_buffer() = 0;
+    virtual bool needs_unconditional() const noexcept = 0;
     virtual void denoised(const S& out, const S& x, S& dst) = 0;
   };
   any_scheduler(std::string_view name, std::unique_ptr<base> impl) : name_(name), impl_(std::move(impl)) {}
@@ -83,6 +96,8 @@ namespace detail {
 /// The typed scheduler behind an `any_scheduler`.
 template <class S, class Sch, class P>
 class any_scheduler_impl final : public any_scheduler<S>::base {
+  static constexpr bool cfg_pp = needs_unconditional_v<typename Sch::method_type>;
+
  public:
   template <class... A>
   explicit any_scheduler_impl(A&&... a) : sch_(std::forward<A>(a)...) {}
@@ -92,7 +107,29 @@ class any_scheduler_impl final : public any_scheduler<S>::base {
   std::size_t interval() const noexcept override { return sch_.interval(); }
   bool at_grid_point() const noexcept override { return sch_.at_grid_point(); }
   S& output_buffer() noexcept override { return sch_.output_buffer(); }
-  void step(const S& out, S& x) override { sch_.step(out, x); }
+  void step(const S& out, S& x) override {
+    if constexpr (cfg_pp)
+      throw error("stork: any_scheduler::step: this CFG++ method needs the unconditional prediction too: call "
+                  "step(out, uncond, x)");
+    else
+      sch_.step(out, x);
+  }
+  void step(const S& out, const S& uncond, S& x) override {
+    if constexpr (cfg_pp)
+      sch_.step(out, uncond, x);
+    else
+      throw error("stork: any_scheduler::step(out, uncond, x) is for CFG++ methods (euler_cfg_pp, euler_a_cfg_pp): "
+                  "call step(out, x)");
+  }
+  void step_zero_copy(S& x) override { sch_.step(x); }
+  S& unconditional_buffer() override {
+    if constexpr (cfg_pp)
+      return sch_.unconditional_buffer();
+    else
+      throw error("stork: any_scheduler::unconditional_buffer() exists for CFG++ methods (euler_cfg_pp, "
+                  "euler_a_cfg_pp) only");
+  }
+  bool needs_unconditional() const noexcept override { return cfg_pp; }
   void denoised(const S& out, const S& x, S& dst) override {
     if constexpr (has_denoise<P>)
       sch_.denoised(out, x, dst);
@@ -189,6 +226,7 @@ any_scheduler<S> make_scheduler(const any_method& method, span<const double> tim
 /// source is handed on only to a stochastic method, and a stochastic method without one throws stork::error.
 template <class S, class F, class... Args,
           std::enable_if_t<std::is_invocable_v<F&, const S&, double, S&> ||
+                               std::is_invocable_v<F&, const S&, double, S&, S&> ||
                                detail::parameterised_field<detail::remove_cvref_t<F>>,
                            int> = 0>
 stats integrate(const any_method& method, F&& f, S& x, span<const double> times, Args&&... args) {
@@ -205,7 +243,14 @@ stats integrate(const any_method& method, F&& f, S& x, span<const double> times,
       static_assert(menu_parameterisation_v<remove_cvref_t<decltype(param)>>,
                     "stork: a method chosen at run time needs a plain flow velocity or stork::field(model, "
                     "process, prediction)");
-      if constexpr (is_stochastic_v<M>) {
+      using Model = remove_cvref_t<decltype(model)>;
+      constexpr bool two_outputs = std::is_invocable_v<Model&, const S&, double, S&, S&>;
+      if constexpr (needs_unconditional_v<M> != two_outputs) {
+        throw error("stork: integrate: the method " + std::string(method.name()) +
+                    (two_outputs ? " takes one model output: pass a model f(x, t, out)"
+                                 : " is a CFG++ method: pass a model f(x, t, out, uncond) that also writes the "
+                                   "unconditional prediction"));
+      } else if constexpr (is_stochastic_v<M>) {
         if constexpr (std::is_same_v<Noise, no_noise>) {
           if (adds_noise(m)) missing_noise("integrate", method.name());
           return run(m, model, param, x, times, options, ops, absent_noise{method.name()}, observer);
