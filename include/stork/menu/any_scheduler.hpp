@@ -152,19 +152,6 @@ inline constexpr bool menu_parameterisation_v = process_model<P> || std::is_same
               " adds noise: pass a noise source noise(S& out) that fills out with standard-normal draws");
 }
 
-template <class M>
-using eta_member_t = decltype(std::declval<const M&>().eta);
-
-/// True unless the method's options make it add no noise (a stochastic method with `eta = 0`, e.g.
-/// ddim_trailing's and tcd's defaults): such a run needs no noise source.
-template <class M>
-bool adds_noise(const M& m) noexcept {
-  if constexpr (is_detected_v<eta_member_t, M>)
-    return m.eta != 0.0;
-  else
-    return true;
-}
-
 /// The noise source of a stochastic method run without one because it adds no noise: never called (if it
 /// were, the method's options were misread: an error, before anything changes).
 struct absent_noise {

@@ -69,7 +69,9 @@ struct euler_cfg_pp {
 /// x_{n+1} = α_{n+1}·D_c + α_{n+1}·σ_down·(x_n/α_n − D_u)/(σ_n/α_n) + s_noise·α_{n+1}·σ_up·z with α = 1 − σ,
 /// which samples the data distribution); `flow_rule::sd_cpp` is stable-diffusion.cpp's VE formula on the
 /// flow σ (no flow rule there), which does not: on a flow Gaussian without guidance its mean drifts to 1.75
-/// for the data's 1 at 1024 steps (`tests/menu_cfgpp_test.cpp`). η = 0 is `euler_cfg_pp` with the same
+/// for the data's 1 at 1024 steps (`tests/menu_cfgpp_test.cpp`). A flow grid may start at σ = 1 (α = 0):
+/// the split takes its limit there, σ_up = min(1, η)·σ_{n+1}/α_{n+1} (ComfyUI's λ = −∞ gives σ_{n+1}/α_{n+1}
+/// for every η > 0). η = 0 is `euler_cfg_pp` with the same
 /// flow rule; η > 1 is allowed (σ_up is capped). The noise source is called once per interval that adds
 /// noise (η·s_noise > 0 and σ_up > 0; stable-diffusion.cpp draws on every interval but the last and
 /// multiplies by σ_up), in grid order, with the interval [t_n, t_{n+1}] when it takes one, before anything
