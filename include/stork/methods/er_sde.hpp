@@ -43,7 +43,7 @@ class er_sde_stepper;
 ///
 /// `eta` is what sd.cpp passes: it reads it only as a switch (noise when η > 0, at full strength; sd.cpp's
 /// default 1); `s_noise` scales each draw (ComfyUI's `s_noise`; not in sd.cpp: 1 there). The noise source is
-/// called once per interval that adds noise (η > 0, s_noise > 0, σ_{n+1} > 0 and λ_{n+1} below λ_n·r: always
+/// called once per interval that adds noise (η > 0, s_noise > 0, σ_{n+1} > 0 and λ_{n+1} > λ_n·r: always
 /// unless clamping makes λ_{n+1} = λ_n), in grid order, before anything changes. The grid's σ/α must
 /// decrease strictly.
 /// @par Cost: 1 model call per step; three passes over memory per step (D_n, D′, the update with the draw)
