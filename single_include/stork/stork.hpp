@@ -3566,7 +3566,7 @@ class er_sde_stepper;
 ///
 /// `eta` is what sd.cpp passes: it reads it only as a switch (noise when η > 0, at full strength; sd.cpp's
 /// default 1); `s_noise` scales each draw (ComfyUI's `s_noise`; not in sd.cpp: 1 there). The noise source is
-/// called once per interval that adds noise (η > 0, s_noise > 0, σ_{n+1} > 0 and λ_{n+1} below λ_n·r: always
+/// called once per interval that adds noise (η > 0, s_noise > 0, σ_{n+1} > 0 and λ_{n+1} > λ_n·r: always
 /// unless clamping makes λ_{n+1} = λ_n), in grid order, before anything changes. The grid's σ/α must
 /// decrease strictly.
 /// @par Cost: 1 model call per step; three passes over memory per step (D_n, D′, the update with the draw)
@@ -3988,7 +3988,9 @@ struct euler_cfg_pp {
 /// x_{n+1} = α_{n+1}·D_c + α_{n+1}·σ_down·(x_n/α_n − D_u)/(σ_n/α_n) + s_noise·α_{n+1}·σ_up·z with α = 1 − σ,
 /// which samples the data distribution); `flow_rule::sd_cpp` is stable-diffusion.cpp's VE formula on the
 /// flow σ (no flow rule there), which does not: on a flow Gaussian without guidance its mean drifts to 1.75
-/// for the data's 1 at 1024 steps (`tests/menu_cfgpp_test.cpp`). η = 0 is `euler_cfg_pp` with the same
+/// for the data's 1 at 1024 steps (`tests/menu_cfgpp_test.cpp`). A flow grid may start at σ = 1 (α = 0):
+/// the split takes its limit there, σ_up = min(1, η)·σ_{n+1}/α_{n+1} (ComfyUI's λ = −∞ gives σ_{n+1}/α_{n+1}
+/// for every η > 0). η = 0 is `euler_cfg_pp` with the same
 /// flow rule; η > 1 is allowed (σ_up is capped). The noise source is called once per interval that adds
 /// noise (η·s_noise > 0 and σ_up > 0; stable-diffusion.cpp draws on every interval but the last and
 /// multiplies by σ_up), in grid order, with the interval [t_n, t_{n+1}] when it takes one, before anything
@@ -7623,6 +7625,19 @@ class unipc_stepper {
 namespace stork {
 
 namespace detail {
+template <class M>
+using eta_member_t = decltype(std::declval<const M&>().eta);
+
+/// True unless the method's options make it add no noise (a stochastic method with `eta = 0`, e.g.
+/// ddim_trailing's and tcd's defaults): such a run needs no noise source.
+template <class M>
+bool adds_noise(const M& m) noexcept {
+  if constexpr (is_detected_v<eta_member_t, M>)
+    return m.eta != 0.0;
+  else
+    return true;
+}
+
 /// Every method type of the menu (one alternative each).
 using method_variant = std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm,
                                     euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, dpmpp_2s_ancestral, ddim_trailing,
@@ -7646,10 +7661,12 @@ class any_method {
 
   /// The canonical name (for `method_from_name("euler_ancestral", "")`: "euler_a").
   std::string_view name() const noexcept { return name_; }
-  /// True when the method adds noise: `make_scheduler` / `integrate` need a noise source.
+  /// True when the method adds noise with its options: `make_scheduler` / `integrate` need a noise source
+  /// (a stochastic method with `eta = 0` adds none).
   bool stochastic() const noexcept {
-    return std::visit([](const auto& m) { return detail::is_stochastic_v<detail::remove_cvref_t<decltype(m)>>; },
-                      method_);
+    return std::visit(
+        [](const auto& m) { return detail::is_stochastic_v<detail::remove_cvref_t<decltype(m)>> && detail::adds_noise(m); },
+        method_);
   }
   /// True for the CFG++ methods, whose step takes the unconditional prediction too (`step(out, uncond, x)`,
   /// a model `f(x, t, out, uncond)` for `integrate`).
@@ -7679,7 +7696,9 @@ struct method_entry {
   std::string_view aliases;  ///< other accepted spellings (ComfyUI's, stork's type name), space-separated
   std::string_view keys;     ///< accepted option keys, space-separated
   std::string_view summary;  ///< what it is, the defining code, model calls per step
-  detail::method_variant (*make)(const detail::key_value_options&);
+  /// Makes the method from the options; `spelling` is the name as given (an alias may set other defaults:
+  /// ComfyUI's spellings of the SDE samplers default to its flow rule).
+  detail::method_variant (*make)(const detail::key_value_options&, std::string_view spelling);
 };
 
 namespace detail {
@@ -7735,12 +7754,10 @@ inline flow_rule parse_flow_rule(const key_value_options& o, flow_rule fallback)
   const std::string_view r = o.choice("flow_rule", "", {"log_snr", "sd_cpp"});
   return r == "log_snr" ? flow_rule::log_snr : r == "sd_cpp" ? flow_rule::sd_cpp : fallback;
 }
-template <class M>
-M parse_sde(const key_value_options& o) {
-  M m = parse_eta<M>(o);
-  m.solver = o.choice("solver", "midpoint", {"midpoint", "heun"}) == "heun" ? sde_solver::heun : sde_solver::midpoint;
-  m.flow = parse_flow_rule(o, m.flow);
-  return m;
+/// The flow rule a spelling defaults to: stable-diffusion.cpp's names its rule (its code applies the VE
+/// formulas to the flow state in σ), ComfyUI's names its log-SNR rule for flow (`CONST`) models.
+inline flow_rule flow_rule_of(std::string_view spelling, std::string_view comfyui_spelling) {
+  return spelling == comfyui_spelling ? flow_rule::log_snr : flow_rule::sd_cpp;
 }
 
 inline ipndm parse_ipndm(const key_value_options& o, ipndm_coefficients fallback) {
@@ -7759,42 +7776,45 @@ inline ipndm parse_ipndm(const key_value_options& o, ipndm_coefficients fallback
 inline const std::vector<method_entry>& menu_table() {
   static const std::vector<method_entry> table{
       {"euler", "ddim", "", "Euler in the model's own time (k-diffusion sample_euler); ComfyUI's ddim; 1 call/step",
-       [](const key_value_options&) -> method_variant { return euler{}; }},
+       [](const key_value_options&, std::string_view) -> method_variant { return euler{}; }},
       {"euler_a", "euler_ancestral", "eta s_noise",
        "Euler ancestral (k-diffusion sample_euler_ancestral; stable-diffusion.cpp's flow rule for flow models); "
        "1 call/step, noise",
-       [](const key_value_options& o) -> method_variant { return parse_eta<euler_ancestral>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<euler_ancestral>(o); }},
       {"heun", "", "", "Heun's 2nd order (k-diffusion sample_heun); 2 calls/step, 1 on the last",
-       [](const key_value_options&) -> method_variant { return heun{}; }},
+       [](const key_value_options&, std::string_view) -> method_variant { return heun{}; }},
       {"dpm2", "dpm_2", "",
        "DPM-Solver-2 (stable-diffusion.cpp sample_dpm2, k-diffusion sample_dpm_2 without churn); 2 calls/step, "
        "1 on the last",
-       [](const key_value_options&) -> method_variant { return dpm2{}; }},
+       [](const key_value_options&, std::string_view) -> method_variant { return dpm2{}; }},
       {"dpm++2s_a", "dpmpp_2s_ancestral", "eta s_noise",
        "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for flow "
        "models); 2 calls/step, noise",
-       [](const key_value_options& o) -> method_variant { return parse_eta<dpmpp_2s_ancestral>(o); }},
-      {"dpm++2m", "dpmpp_2m", "lower_order_final",
-       "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m, diffusers DPMSolverMultistep); 1 call/step",
-       [](const key_value_options& o) -> method_variant {
-         dpmpp_2m m;
-         m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<dpmpp_2s_ancestral>(o); }},
+      {"dpm++2m", "dpmpp_2m", "flow_rule",
+       "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m as stable-diffusion.cpp and ComfyUI run it: on flow models "
+       "in σ with D = x − σ·v; flow_rule=log_snr: diffusers' DPMSolverMultistep in the flow's log-SNR); 1 call/step",
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         if (parse_flow_rule(o, flow_rule::sd_cpp) == flow_rule::log_snr) return dpmpp_2m{};
+         dpmpp_2m_sde m;  // with eta = 0 the 2M SDE (midpoint) is DPM-Solver++(2M), term for term
+         m.eta = 0.0;
+         m.flow = flow_rule::sd_cpp;
          return m;
        }},
       {"dpm++2mv2", "dpmpp_2m_v2", "",
        "stable-diffusion.cpp's DPM-Solver++(2M) v2 (sample_dpmpp_2m_v2); 1 call/step",
-       [](const key_value_options&) -> method_variant { return dpmpp_2m_v2{}; }},
+       [](const key_value_options&, std::string_view) -> method_variant { return dpmpp_2m_v2{}; }},
       {"ipndm", "", "order coefficients lower_order_final",
        "iPNDM with uniform-step weights (stable-diffusion.cpp sample_ipndm; coefficients=variable: exact on any "
        "grid); 1 call/step",
-       [](const key_value_options& o) -> method_variant { return parse_ipndm(o, ipndm_coefficients::fixed); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_ipndm(o, ipndm_coefficients::fixed); }},
       {"ipndm_v", "", "order coefficients lower_order_final",
        "variable-step iPNDM as stable-diffusion.cpp computes it (sample_ipndm_v; coefficients=variable: the "
        "exact weights of ComfyUI's ipndm_v and k-diffusion's LMS at order 4); 1 call/step",
-       [](const key_value_options& o) -> method_variant { return parse_ipndm(o, ipndm_coefficients::sd_cpp_v); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_ipndm(o, ipndm_coefficients::sd_cpp_v); }},
       {"lcm", "", "noise_scale_start noise_scale_end",
        "latent consistency sampling (stable-diffusion.cpp sample_lcm); 1 call/step, noise",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view) -> method_variant {
          lcm m;
          m.noise_scale_start = o.real("noise_scale_start", m.noise_scale_start);
          if (o.has("noise_scale_end")) m.noise_scale_end = o.real("noise_scale_end", 0.0);
@@ -7802,10 +7822,10 @@ inline const std::vector<method_entry>& menu_table() {
        }},
       {"ddim_trailing", "", "eta s_noise",
        "DDIM on a trailing grid (stable-diffusion.cpp sample_ddim_trailing; eta = 0 deterministic); 1 call/step",
-       [](const key_value_options& o) -> method_variant { return parse_eta<ddim_trailing>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<ddim_trailing>(o); }},
       {"tcd", "", "eta num_train_timesteps beta_start beta_end",
        "trajectory consistency distillation sampling (stable-diffusion.cpp sample_tcd, γ = eta); 1 call/step",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view) -> method_variant {
          tcd m;
          m.eta = o.real("eta", m.eta);
          m.num_train_timesteps = o.integer("num_train_timesteps", m.num_train_timesteps);
@@ -7816,54 +7836,60 @@ inline const std::vector<method_entry>& menu_table() {
       {"res_multistep", "", "eta s_noise",
        "RES multistep exponential integrator (stable-diffusion.cpp sample_res_multistep; eta > 0 its ancestral "
        "path); 1 call/step",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view) -> method_variant {
          const res_multistep_ancestral a = parse_eta<res_multistep_ancestral>(o, 0.0);
          if (a.eta == 0.0) return res_multistep{};
          return a;
        }},
       {"res_2s", "", "eta s_noise",
        "RES 2-stage exponential integrator (stable-diffusion.cpp sample_res_2s); 2 calls/step",
-       [](const key_value_options& o) -> method_variant { return parse_eta<res_2s>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<res_2s>(o); }},
       {"er_sde", "", "eta s_noise",
        "extended-reverse-time SDE solver (stable-diffusion.cpp sample_er_sde); 1 call/step, noise",
-       [](const key_value_options& o) -> method_variant { return parse_eta<er_sde>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<er_sde>(o); }},
       {"euler_cfg_pp", "", "flow_rule",
        "Euler CFG++ (stable-diffusion.cpp sample_euler_cfg_pp, ComfyUI's); needs the unconditional prediction; "
        "1 call/step",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view) -> method_variant {
          euler_cfg_pp m;
-         m.flow = parse_flow_rule(o, m.flow);
+         m.flow = parse_flow_rule(o, flow_rule::sd_cpp);
          return m;
        }},
       {"euler_a_cfg_pp", "euler_ancestral_cfg_pp", "eta s_noise flow_rule",
        "Euler ancestral CFG++ (stable-diffusion.cpp sample_euler_ancestral_cfg_pp); needs the unconditional "
        "prediction; 1 call/step, noise",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view spelling) -> method_variant {
          euler_a_cfg_pp m = parse_eta<euler_a_cfg_pp>(o);
-         m.flow = parse_flow_rule(o, m.flow);
+         m.flow = parse_flow_rule(o, flow_rule_of(spelling, "euler_ancestral_cfg_pp"));
          return m;
        }},
       {"euler_ge", "gradient_estimation", "gamma eta s_noise",
        "gradient estimation (stable-diffusion.cpp sample_gradient_estimation, its extra arg gamma); 1 call/step",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view) -> method_variant {
          euler_ge m = parse_eta<euler_ge>(o);
          m.gamma = o.real("gamma", m.gamma);
          return m;
        }},
       {"dpm++2m_sde", "dpmpp_2m_sde", "eta s_noise solver flow_rule",
        "DPM-Solver++(2M) SDE (k-diffusion sample_dpmpp_2m_sde, midpoint or heun); 1 call/step, noise",
-       [](const key_value_options& o) -> method_variant { return parse_sde<dpmpp_2m_sde>(o); }},
+       [](const key_value_options& o, std::string_view spelling) -> method_variant {
+         dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
+         m.solver = o.choice("solver", "midpoint", {"midpoint", "heun"}) == "heun" ? sde_solver::heun
+                                                                                    : sde_solver::midpoint;
+         m.flow = parse_flow_rule(o, flow_rule_of(spelling, "dpmpp_2m_sde"));
+         return m;
+       }},
       {"dpm++2m_sde_bt", "dpmpp_2m_sde_gpu", "eta s_noise flow_rule",
        "DPM-Solver++(2M) SDE with Brownian-tree noise (stable-diffusion.cpp sample_dpmpp_2m_sde_bt; pass a "
        "stork::brownian_tree_noise); 1 call/step, noise",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view spelling) -> method_variant {
          dpmpp_2m_sde_bt m = parse_eta<dpmpp_2m_sde_bt>(o);
-         m.flow = parse_flow_rule(o, m.flow);
+         m.flow = parse_flow_rule(o, flow_rule_of(spelling, "dpmpp_2m_sde_gpu"));
          return m;
        }},
       {"lms", "", "lms_max_order lms_shift lms_divisions",
        "linear multistep as stable-diffusion.cpp computes it (sample_lms, its extra args); 1 call/step",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view) -> method_variant {
          lms m;
          m.order = o.integer("lms_max_order", m.order);
          m.shift = o.integer("lms_shift", m.shift);
@@ -7873,28 +7899,28 @@ inline const std::vector<method_entry>& menu_table() {
       {"res_multistep_ancestral", "", "eta s_noise",
        "RES multistep with ancestral noise (ComfyUI res_multistep_ancestral, stable-diffusion.cpp's eta path); "
        "1 call/step, noise",
-       [](const key_value_options& o) -> method_variant { return parse_eta<res_multistep_ancestral>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<res_multistep_ancestral>(o); }},
       {"dpm++2m_sde_heun", "dpmpp_2m_sde_heun", "eta s_noise flow_rule",
        "DPM-Solver++(2M) SDE with the heun solver (ComfyUI dpmpp_2m_sde_heun); 1 call/step, noise",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view) -> method_variant {
          dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
          m.solver = sde_solver::heun;
-         m.flow = parse_flow_rule(o, m.flow);
+         m.flow = parse_flow_rule(o, flow_rule::log_snr);  // ComfyUI's sampler
          return m;
        }},
       {"dpm++3m", "dpmpp_3m", "lower_order_final",
        "DPM-Solver++(3M) (diffusers DPMSolverMultistep, solver_order 3); 1 call/step",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view) -> method_variant {
          dpmpp_3m m;
          m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
          return m;
        }},
       {"dpm++3m_sde", "dpmpp_3m_sde", "eta s_noise",
        "DPM-Solver++(3M) SDE (k-diffusion sample_dpmpp_3m_sde); 1 call/step, noise",
-       [](const key_value_options& o) -> method_variant { return parse_eta<dpmpp_3m_sde>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<dpmpp_3m_sde>(o); }},
       {"unipc", "uni_pc_bh2", "order lower_order_final corrector",
        "UniPC, B(h) = e^h − 1 (diffusers UniPCMultistepScheduler, ComfyUI uni_pc_bh2); 1 call/step",
-       [](const key_value_options& o) -> method_variant {
+       [](const key_value_options& o, std::string_view) -> method_variant {
          unipc m;
          m.order = o.integer("order", m.order);
          m.lower_order_final = o.boolean("lower_order_final", m.lower_order_final);
@@ -7903,14 +7929,14 @@ inline const std::vector<method_entry>& menu_table() {
        }},
       {"stork2", "", "stages derivative_order variant extrapolate startup",
        "STORK-2 (RKG2 stages, Taylor-extrapolated velocities; Tan et al. 2025); 1 call/step",
-       [](const key_value_options& o) -> method_variant { return parse_stork<stork2>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_stork<stork2>(o); }},
       {"stork4", "", "stages derivative_order variant extrapolate startup",
        "STORK-4 (ROCK4 stages, Taylor-extrapolated velocities; Tan et al. 2025); 1 call/step",
-       [](const key_value_options& o) -> method_variant { return parse_stork<stork4>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_stork<stork4>(o); }},
       {"rkg2", "", "stages", "classic RKG2 (every stage a model call): `stages` calls/step",
-       [](const key_value_options& o) -> method_variant { return parse_stages<rkg2>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_stages<rkg2>(o); }},
       {"rock4", "", "stages", "classic ROCK4 (every stage a model call): `stages` calls/step",
-       [](const key_value_options& o) -> method_variant { return parse_stages<rock4>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant { return parse_stages<rock4>(o); }},
   };
   return table;
 }
@@ -7963,7 +7989,7 @@ inline any_method method_from_name(std::string_view name, std::string_view optio
     if (!match) continue;
     const std::string where = "method_from_name(\"" + std::string(e.name) + "\")";
     const detail::key_value_options o(where, options, detail::words(e.keys));
-    return any_method(e.name, e.make(o));
+    return any_method(e.name, e.make(o, key));
   }
   std::string accepted;
   for (const method_entry& e : detail::menu_table()) {
@@ -8604,19 +8630,6 @@ inline constexpr bool menu_parameterisation_v = process_model<P> || std::is_same
 [[noreturn]] inline void missing_noise(std::string_view who, std::string_view method) {
   throw error("stork: " + std::string(who) + ": the method " + std::string(method) +
               " adds noise: pass a noise source noise(S& out) that fills out with standard-normal draws");
-}
-
-template <class M>
-using eta_member_t = decltype(std::declval<const M&>().eta);
-
-/// True unless the method's options make it add no noise (a stochastic method with `eta = 0`, e.g.
-/// ddim_trailing's and tcd's defaults): such a run needs no noise source.
-template <class M>
-bool adds_noise(const M& m) noexcept {
-  if constexpr (is_detected_v<eta_member_t, M>)
-    return m.eta != 0.0;
-  else
-    return true;
 }
 
 /// The noise source of a stochastic method run without one because it adds no noise: never called (if it
