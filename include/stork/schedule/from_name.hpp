@@ -192,9 +192,9 @@ inline const std::vector<std::string_view>& schedule_option_keys(std::string_vie
 /// and gits give published VE σ (SD 1.5 / SDXL up to 14.6, SVD up to 700) and ignore `table`.
 ///
 /// Precision: stork computes in double; stable-diffusion.cpp in float (its σ table too: from float
-/// ᾱ, whose relative round-off reaches ~1e-4 in σ near t = 0), so its lists differ from these by float
-/// round-off. Where its float arithmetic picks integer timesteps (simple, smoothstep, bong_tangent's stage
-/// lengths) the same float operations pick them here; beta uses stable-diffusion.cpp's own quantile
+/// ᾱ, whose relative round-off reaches ~1e-5 in σ (SD 1.x, measured)), so its lists differ from these by
+/// float round-off. Where its float arithmetic picks integer timesteps (simple, smoothstep, bong_tangent's
+/// stage lengths) the same float operations pick them here; beta uses stable-diffusion.cpp's own quantile
 /// routine, so the rounded timesteps agree too.
 ///
 /// Where stork differs from stable-diffusion.cpp on purpose:
