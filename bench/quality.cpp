@@ -6,7 +6,9 @@
 //    (diffusers' FlowMatchEulerDiscreteScheduler, with its σ_min tail: the STORK reference's grid, and
 //    Euler's and Heun's), `use_flow_sigmas` (diffusers' DPMSolverMultistep/UniPC with use_flow_sigmas=True:
 //    no tail, starts at F(1 − 1/1000)), `uniform` (σ = F(1 − i/N), i = 0..N: ComfyUI's "simple" scheduler
-//    on a flow model and FLUX's reference sampler; the shared grid). Shift 1 and 3.
+//    on a flow model and FLUX's reference sampler; the shared grid), `flow_beta` (FlowMatchEuler's grid
+//    with use_beta_sigmas=True, α = β = 0.6: STORK's own, chosen by `--flow-grids`, docs/flow_grid.md).
+//    Shift 1 and 3.
 //  - ve_*: k-diffusion's σ space, the model is an exact denoiser D(x, σ) (prediction::sample), x = σ_max·ε.
 //    Grids: `karras` (σ 14.6146 → 0.0292, ρ = 7: "DPM++ 2M Karras", every method's own) and `exponential`
 //    (the same range, the shared grid).
@@ -35,6 +37,12 @@
 // Usage: quality [OUT_DIR] [--quick] [-jN]   writes OUT_DIR/quality.csv and nfe_to_target.csv.
 // -jN: problems on N threads (default 2, at most the hardware's); progress on stderr.
 // --quick: three small problems, 200 samples, three budgets (the ctest smoke run).
+// --flow-grids: instead, the study of STORK's flow grid (docs/flow_grid.md): the 2-D and d = 64 flow
+// settings, stork4, stork4_d3 and stork2 on every flow grid, with FlowMatchEuler's karras and exponential
+// spacings added, the baselines on their own grids and the beta one; writes
+// OUT_DIR/flow_grids_quality.csv and flow_grids_nfe_to_target.csv.
+// --only m1,m2 / --grids g1,g2: only these methods / grids (every problem, with its usual seeds): to rerun
+// what a change touches; tools/update_quality.py merges such a run into the full CSV files.
 // --check-reference: instead, compare every reference with one of twice as many steps (median and largest
 // per-sample difference, printed), to show the references are far more accurate than what they judge.
 #include <stork/stork.hpp>
@@ -47,6 +55,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <numbers>
@@ -127,7 +136,8 @@ std::vector<method_entry> methods() {
   // Own grids: {flow, ve, vpd}.
   const std::array<std::string, kinds> tail{"flow_sigmas", "karras", "karras_t"},
       multistep{"use_flow_sigmas", "karras", "karras_t"}, comfy{"uniform", "karras", "karras_t"},
-      stork_own{"flow_sigmas", "karras", "uniform_t"};
+      stork_own{"flow_beta", "karras", "uniform_t"},  // STORK's flow grid: docs/flow_grid.md
+      paper{"flow_sigmas", "karras", "uniform_t"};    // the reference variant: the paper's grids
   std::vector<method_entry> ms{
       entry("euler", tail, stork::euler{}),
       entry("heun", tail, stork::heun{}),
@@ -140,7 +150,7 @@ std::vector<method_entry> methods() {
       entry("stork4_d3_rk", stork_own,
             stork::stork4{.derivative_order = 3, .startup = stork::startup::runge_kutta}),
       entry("stork4_vel", stork_own, stork::stork4{.extrapolate = stork::extrapolate::velocity}),
-      entry("stork4_reference", stork_own, stork::stork4{.stages = 5, .variant = variant::reference}),
+      entry("stork4_reference", paper, stork::stork4{.stages = 5, .variant = variant::reference}),
       entry("stork2", stork_own, stork::stork2{.stages = 50}),
   };
   for (method_entry& e : ms) {
@@ -167,6 +177,22 @@ double tau_of_ve_sigma(double sigma) {
   return 0.5 * (lo + hi);
 }
 
+/// --flow-grids: the study of STORK's flow grid (docs/flow_grid.md).
+bool flow_grid_study = false;
+/// --grids a,b: only these grids (empty: all).
+std::vector<std::string> only_grids;
+
+/// "a,b,c" → {"a", "b", "c"}.
+std::vector<std::string> split(const char* list) {
+  std::vector<std::string> out;
+  for (const char* p = list; *p;) {
+    const char* q = std::strchr(p, ',');
+    out.emplace_back(p, q ? q : p + std::strlen(p));
+    p = q ? q + 1 : p + std::strlen(p);
+  }
+  return out;
+}
+
 struct grid_def {
   std::string name;
   std::function<vec(int)> make;  // steps (intervals) → grid
@@ -175,8 +201,8 @@ struct grid_def {
 std::vector<grid_def> grids_for(const problem& p) {
   const double shift = p.shift;
   switch (p.k) {
-    case kind::flow:
-      return {
+    case kind::flow: {
+      std::vector<grid_def> gs{
           {"flow_sigmas", [shift](int n) { return stork::flow_sigmas(n, {.shift = shift}); }},
           {"use_flow_sigmas", [shift](int n) { return stork::use_flow_sigmas(n, shift); }},
           {"uniform",
@@ -185,7 +211,26 @@ std::vector<grid_def> grids_for(const problem& p) {
              s.sigmas = linspace(1.0, 1.0 / double(n), std::size_t(n));
              return stork::flow_sigmas(n, s);
            }},
+          {"flow_beta",
+           [shift](int n) {
+             return stork::flow_sigmas(n, {.shift = shift, .spacing = stork::sigma_spacing::beta});
+           }},
       };
+      if (flow_grid_study)  // FlowMatchEuler's other spacings (use_karras_sigmas, use_exponential_sigmas)
+        for (auto [name, sp] : {std::pair{"flow_karras", stork::sigma_spacing::karras},
+                                std::pair{"flow_exponential", stork::sigma_spacing::exponential}})
+          gs.push_back({name, [shift, sp = sp](int n) {
+                          return stork::flow_sigmas(n, {.shift = shift, .spacing = sp});
+                        }});
+      if (flow_grid_study)  // the beta spacing applied before the shift (ComfyUI's "beta" scheduler keeps it)
+        gs.push_back({"flow_beta_shifted", [shift](int n) {
+                        stork::flow_schedule s{.shift = shift};
+                        s.sigmas = stork::flow_sigmas(n, {.spacing = stork::sigma_spacing::beta});
+                        s.sigmas.pop_back();  // the final 0
+                        return stork::flow_sigmas(n, s);
+                      }});
+      return gs;
+    }
     case kind::ve:
       return {
           {"karras",
@@ -609,24 +654,30 @@ problem_result run_problem(const problem& p, std::size_t pi, const std::vector<m
   const double floor = sw2_to_truth(truth2);
   const model_fn model = exact_model(p);
   const std::string shared = shared_grid(p.k);
-  std::vector<reference> refs;  // one per grid start (flow: σ = 1 and use_flow_sigmas' F(1 − 1/T))
+  std::deque<reference> refs;  // one per grid start (flow: σ = 1 and use_flow_sigmas' F(1 − 1/T))
   for (const grid_def& g : grids_for(p)) {
+    if (!only_grids.empty() && std::find(only_grids.begin(), only_grids.end(), g.name) == only_grids.end())
+      continue;
     const double t0 = g.make(10).front();
     vec x0 = noise;
     if (p.k == kind::ve)
-      for (double& v : x0) v *= t0;  // k-diffusion: x = σ_max·ε
-    auto found = std::find_if(refs.begin(), refs.end(),
-                              [t0](const reference& r) { return std::abs(r.start - t0) <= 1e-12 * t0; });
-    if (found == refs.end()) {
-      prog.running(p, "reference from t = " + std::to_string(t0));
-      refs.push_back(solve_reference(p, x0, t0));
-      found = refs.end() - 1;
-    }
-    const reference& ref = *found;
+      for (double& v : x0) v *= t0;    // k-diffusion: x = σ_max·ε
+    const reference* found = nullptr;  // solved when a method first needs it
     for (const method_entry& m : ms) {
       const bool own = m.own[std::size_t(p.k)] == g.name, is_shared = g.name == shared;
       if (!p.all_grids && !own && !is_shared) continue;
+      // The baselines on their own grids, and on the beta-spaced grid for comparison.
+      if (flow_grid_study && !m.stork && !own && g.name != "flow_beta") continue;
       if (m.output_form && p.k == kind::flow) continue;
+      if (!found) {
+        for (const reference& r : refs)
+          if (std::abs(r.start - t0) <= 1e-12 * t0) found = &r;
+        if (!found) {
+          prog.running(p, "reference from t = " + std::to_string(t0));
+          found = &refs.emplace_back(solve_reference(p, x0, t0));
+        }
+      }
+      const reference& ref = *found;
       // What the run converges to and the reference that ends the same way.
       const bool to_x0 = p.k == kind::flow || (p.k == kind::ve && m.normal_last_step);
       const vec& r_own = to_x0 ? ref.x0 : ref.denoise;
@@ -672,22 +723,40 @@ problem_result run_problem(const problem& p, std::size_t pi, const std::vector<m
 int main(int argc, char** argv) {
   std::string out_dir = ".";
   bool quick = false, check = false;
+  std::vector<std::string> only_methods;
   unsigned jobs = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0)
       quick = true;
     else if (std::strcmp(argv[i], "--check-reference") == 0)
       check = true;
+    else if (std::strcmp(argv[i], "--flow-grids") == 0)
+      flow_grid_study = true;
+    else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+      only_methods = split(argv[++i]);
+    else if (std::strcmp(argv[i], "--grids") == 0 && i + 1 < argc)
+      only_grids = split(argv[++i]);
     else if (std::strncmp(argv[i], "-j", 2) == 0)
       jobs = unsigned(std::max(1, std::atoi(argv[i] + 2)));
     else
       out_dir = argv[i];
   }
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<problem> problems = make_problems(quick);
+  std::vector<problem> problems = make_problems(quick);
   const std::vector<int> budgets =
       quick ? std::vector<int>{6, 10, 20} : std::vector<int>{5, 6, 8, 10, 15, 20, 30, 40, 50};
-  const std::vector<method_entry> ms = methods();
+  std::vector<method_entry> ms = methods();
+  if (flow_grid_study) {  // the 2-D and d = 64 flow settings; the baselines and three STORK configurations
+    std::erase_if(problems, [](const problem& p) { return p.k != kind::flow || p.gm.dim > 1000; });
+    std::erase_if(ms, [](const method_entry& m) {
+      return m.stork && m.name != "stork4" && m.name != "stork4_d3" && m.name != "stork2";
+    });
+  }
+  if (!only_methods.empty())
+    std::erase_if(ms, [&](const method_entry& m) {
+      return std::find(only_methods.begin(), only_methods.end(), m.name) == only_methods.end();
+    });
+  const std::string prefix = flow_grid_study ? "flow_grids_" : "";
   if (check) return check_references(problems);
   for (const problem& p : problems)
     if (const double diff = matches_test_helper(p); !(diff < 1e-10)) {
@@ -695,8 +764,8 @@ int main(int argc, char** argv) {
                    p.name.c_str(), diff);
       return 1;
     }
-  std::FILE* csv = std::fopen((out_dir + "/quality.csv").c_str(), "w");
-  std::FILE* tgt = std::fopen((out_dir + "/nfe_to_target.csv").c_str(), "w");
+  std::FILE* csv = std::fopen((out_dir + "/" + prefix + "quality.csv").c_str(), "w");
+  std::FILE* tgt = std::fopen((out_dir + "/" + prefix + "nfe_to_target.csv").c_str(), "w");
   if (!csv || !tgt) {
     std::fprintf(stderr, "quality: cannot write into %s\n", out_dir.c_str());
     return 1;
@@ -734,7 +803,7 @@ int main(int argc, char** argv) {
   const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start;
   std::fprintf(
       stderr,
-      "quality: %zu problems, %zu methods in %.0f s on %u threads; wrote %s/{quality,nfe_to_target}.csv\n",
-      problems.size(), ms.size(), dt.count(), jobs, out_dir.c_str());
+      "quality: %zu problems, %zu methods in %.0f s on %u threads; wrote %s/%s{quality,nfe_to_target}.csv\n",
+      problems.size(), ms.size(), dt.count(), jobs, out_dir.c_str(), prefix.c_str());
   return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "support/all_methods.hpp"
 #include "support/alloc_counter.hpp"
+#include "support/conventions.hpp"
 #include "support/gaussian_mixture.hpp"
 #include "support/problems.hpp"
 
@@ -23,10 +24,8 @@ namespace {
 
 const gaussian_mixture g = three_blobs();
 
-/// A method over a grid in each convention: a flow velocity, a VE denoiser, a VP ε model.
-enum class convention { flow, ve, vp };
-const char* name(convention c) { return c == convention::flow ? "flow" : c == convention::ve ? "VE" : "VP"; }
-
+/// A method over a grid in each convention (tests/support/conventions.hpp): a flow velocity, a VE denoiser,
+/// a VP ε model.
 vec grid_of(convention c) {
   switch (c) {
     case convention::flow:
@@ -69,17 +68,7 @@ vec engine_loop(const Method& m, convention c, bool zero_copy, A&&... args) {
       }
     }
   };
-  switch (c) {
-    case convention::flow:
-      loop(stork::make_scheduler(m, grid_of(c), x, args...));
-      break;
-    case convention::ve:
-      loop(stork::make_scheduler(m, grid_of(c), x, stork::ve{}, args...));
-      break;
-    case convention::vp:
-      loop(stork::make_scheduler(m, grid_of(c), x, stork::vp_linear{}, args...));
-      break;
-  }
+  with_scheduler(m, c, grid_of(c), x, loop, std::forward<A>(args)...);
   return x;
 }
 
@@ -112,7 +101,7 @@ TEST_CASE("engine: output_buffer() then step(x) equals step(out, x) bit for bit,
     for_each_method([&](const auto& nm) {
       if (c == convention::vp && !nm.vp) return;
       if (c == convention::ve && std::string(nm.name).find("reference") != std::string::npos) return;
-      INFO(name(c) << ", " << nm.name);
+      INFO(name_of(c) << ", " << nm.name);
       const vec a = engine_loop(nm.method, c, false), b = engine_loop(nm.method, c, true);
       REQUIRE(a == b);
       REQUIRE(a != fixed_noise(8, 4));
@@ -172,10 +161,7 @@ TEST_CASE("engine: interval() and at_grid_point() follow the grid, the stages an
         sch.step(out, x);
       }
     };
-    if (c == convention::vp)
-      record(stork::make_scheduler(method, grid_of(c), x, stork::vp_linear{}));
-    else
-      record(stork::make_scheduler(method, grid_of(c), x));
+    with_scheduler(method, c, grid_of(c), x, record);
     return t;
   };
   using entry = std::pair<std::size_t, bool>;
@@ -305,7 +291,7 @@ TEST_CASE("engine: no heap allocation while stepping, every method, convention a
     for_each_method([&](const auto& nm) {
       if (c == convention::vp && !nm.vp) return;
       if (c == convention::ve && std::string(nm.name).find("reference") != std::string::npos) return;
-      INFO(name(c) << ", " << nm.name);
+      INFO(name_of(c) << ", " << nm.name);
       for (bool zero_copy : {false, true}) {
         vec x = fixed_noise(64, 4), out(64);
         if (c == convention::ve)
@@ -318,17 +304,7 @@ TEST_CASE("engine: no heap allocation while stepping, every method, convention a
             REQUIRE(allocation_count() == mark);
           }
         };
-        switch (c) {
-          case convention::flow:
-            loop(stork::make_scheduler(nm.method, grid_of(c), x));
-            break;
-          case convention::ve:
-            loop(stork::make_scheduler(nm.method, grid_of(c), x, stork::ve{}));
-            break;
-          case convention::vp:
-            loop(stork::make_scheduler(nm.method, grid_of(c), x, stork::vp_linear{}));
-            break;
-        }
+        with_scheduler(nm.method, c, grid_of(c), x, loop);
       }
     });
   }

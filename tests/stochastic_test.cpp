@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "support/alloc_counter.hpp"
+#include "support/conventions.hpp"
 #include "support/gaussian_mixture.hpp"
 #include "support/problems.hpp"
 
@@ -503,12 +504,8 @@ TEST_CASE(
 
 namespace {
 
-/// A grid and a model in each convention: a VE denoiser on karras σ, a rectified-flow velocity on shifted
-/// flow σ (from σ = 1, where λ = −∞), a VP ε model on vp_taus.
-enum class convention { ve, flow, vp };
-const char* name_of(convention c) {
-  return c == convention::ve ? "VE" : c == convention::flow ? "flow" : "VP";
-}
+/// A grid and a model in each convention (tests/support/conventions.hpp): a VE denoiser on karras σ, a
+/// rectified-flow velocity on shifted flow σ (from σ = 1, where λ = −∞), a VP ε model on vp_taus.
 vec grid_of(convention c, int steps = 12) {
   switch (c) {
     case convention::ve:
@@ -540,32 +537,9 @@ vec start_of(convention c, unsigned seed = 4) {
 /// integrate in convention c, with optional arguments (a noise source).
 template <class M, class... A>
 vec run(const M& m, convention c, const vec& grid, vec x, A&&... a) {
-  auto f = [c](const vec& y, double t, vec& o) { model_of(c, y, t, o); };
-  switch (c) {
-    case convention::ve:
-      stork::integrate(m, stork::field(f, stork::ve{}), x, grid, std::forward<A>(a)...);
-      break;
-    case convention::flow:
-      stork::integrate(m, f, x, grid, std::forward<A>(a)...);
-      break;
-    case convention::vp:
-      stork::integrate(m, stork::field(f, stork::vp_linear{}), x, grid, std::forward<A>(a)...);
-      break;
-  }
+  integrate_in(
+      m, c, [c](const vec& y, double t, vec& o) { model_of(c, y, t, o); }, x, grid, std::forward<A>(a)...);
   return x;
-}
-
-/// body(make_scheduler(m, grid, x, <the process of convention c>, a...)).
-template <class M, class Body, class... A>
-void with_scheduler(const M& m, convention c, const vec& grid, const vec& x, Body&& body, A&&... a) {
-  switch (c) {
-    case convention::ve:
-      return body(stork::make_scheduler(m, grid, x, stork::ve{}, std::forward<A>(a)...));
-    case convention::flow:
-      return body(stork::make_scheduler(m, grid, x, std::forward<A>(a)...));
-    case convention::vp:
-      return body(stork::make_scheduler(m, grid, x, stork::vp_linear{}, std::forward<A>(a)...));
-  }
 }
 
 /// The engine-owned loop in convention c, writing into output_buffer() (zero_copy) or an own buffer.

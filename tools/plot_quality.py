@@ -231,7 +231,8 @@ def tables(d, settings):
         f.write("\n".join(out))
 
 
-GRID_ABBR = {"flow_sigmas": "FM", "use_flow_sigmas": "UF", "uniform": "U", "karras": "K", "exponential": "E",
+GRID_ABBR = {"flow_sigmas": "FM", "flow_beta": "B", "use_flow_sigmas": "UF", "uniform": "U", "karras": "K",
+             "exponential": "E",
              "karras_t": "K", "uniform_t": "U"}
 
 

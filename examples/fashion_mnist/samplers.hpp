@@ -98,15 +98,8 @@ inline mat start_state(grid_kind g, const mat& noise, std::span<const double> gr
   return g == grid_kind::karras ? mat(noise * static_cast<float>(grid.front())) : noise;
 }
 
-/// @brief The stochastic samplers' noise: a seeded N(0, 1) stream (`rng`) filling a draw in memory order.
-/// Every run gets a fresh copy of the same seed, so every stochastic method sees the same stream.
-struct seeded_normals {
-  rng g;
-  void operator()(mat& out) {
-    float* p = out.data();
-    for (Eigen::Index i = 0; i < out.size(); ++i) p[i] = static_cast<float>(g.normal());
-  }
-};
+/// The seed of the stochastic samplers' noise: every run gets a fresh `stork::normal_noise{draw_seed}`
+/// (draws in memory order), so every stochastic method sees the same stream.
 inline constexpr std::uint64_t draw_seed = 10;
 
 /// A compared sampler: a short name (file names, the CSV, the figure), its grid and one call of
@@ -129,7 +122,7 @@ inline constexpr bool is_stochastic = requires {
 template <class Method, class F>
 stork::stats integrate(const Method& m, F&& f, mat& x, std::span<const double> grid) {
   if constexpr (is_stochastic<Method>)
-    return stork::integrate(m, std::forward<F>(f), x, grid, seeded_normals{rng(draw_seed)});
+    return stork::integrate(m, std::forward<F>(f), x, grid, stork::normal_noise{draw_seed});
   else
     return stork::integrate(m, std::forward<F>(f), x, grid);
 }
@@ -161,7 +154,7 @@ method_entry reference_entry(std::string name, Method m) {
           }};
 }
 
-/// A method on the VE denoiser over Karras sigmas (file comment); stochastic methods get `seeded_normals`.
+/// A method on the VE denoiser over Karras sigmas (file comment); stochastic methods get `stork::normal_noise`.
 template <class Method>
 method_entry ve_entry(std::string name, Method m) {
   return {std::move(name), grid_kind::karras, detail::is_stochastic<Method>,

@@ -193,7 +193,9 @@ class stork_stepper {
       }
       return;
     }
-    if (m.startup == startup::multistep || (m.startup == startup::automatic && order_ == 3)) {
+    const startup chosen =
+        m.startup == startup::automatic ? automatic_startup(m.derivative_order, walk_.times()) : m.startup;
+    if (chosen == startup::multistep) {
       phase_ = phase::main;
       return;
     }

@@ -11,9 +11,9 @@ namespace stork {
 /// @brief STORK-2 (Tan, Wang, Bertozzi, Ryu, arXiv 2505.24210): an s-stage RKG2 step (2 ≤ s ≤ 100000)
 /// whose stages after the first use a polynomial extrapolation of past model outputs instead of model calls.
 ///
-/// Global order 2. Everything else — what is extrapolated, the start-up, how VP, VE and flow runs end, the
-/// model calls — as for `stork4`. The `reference` variant makes N + 1 calls on N flow intervals (§2.1) and
-/// does not exist for ε models (the reference code's noise STORK-2 is broken, §2.3).
+/// Global order 2 with either start-up. Everything else — what is extrapolated, the start-up, how VP, VE and
+/// flow runs end, the model calls — as for `stork4`. The `reference` variant makes N + 1 calls on N flow
+/// intervals (§2.1) and does not exist for ε models (the reference code's noise STORK-2 is broken, §2.3).
 /// @par Cost: one fused linear combination of x and up to four stored outputs per step, whatever s; O(s)
 /// scalar work for the output form of a state-dependent velocity. Temporaries as for `stork4`.
 struct stork2 {
