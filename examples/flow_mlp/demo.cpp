@@ -3,8 +3,16 @@
 //
 //   flow_mlp_demo [output dir, default .] [weights file, default the committed one] [samples, default 1000]
 //
-// Writes <dir>/flow_mlp_demo.csv (method, steps, target NFE, actual NFE, distances) and one SVG per method
-// (<dir>/flow_mlp_<method>.svg: held-out data, then the samples at each budget).
+// Writes <dir>/flow_mlp_demo.csv (method, grid, steps, target NFE, actual NFE, distances) and one SVG per
+// method (<dir>/flow_mlp_<method>.svg: held-out data, then the samples at each budget).
+//
+// Every method runs on the grid it is run on in practice, as in bench/quality (docs/results/README.md), at
+// shift 1: FM = `flow_sigmas` (diffusers' FlowMatchEulerDiscreteScheduler, with its σ_min tail: Euler,
+// Heun, and the STORK reference variants, as the paper's code runs them), B = the same with
+// use_beta_sigmas (`flow_sigmas` with `.spacing = stork::sigma_spacing::beta`: STORK's flow grid,
+// docs/flow_grid.md), UF = `use_flow_sigmas` (DPM-Solver++ and UniPC with use_flow_sigmas=True), U =
+// σ = 1 − i/N (ComfyUI's "simple" scheduler: iPNDM). A grid that starts below σ = 1 (UF: 0.999) starts
+// from the same noise there, as diffusers does.
 //
 // Distance: sliced 2-Wasserstein distance SW2 = (mean over directions θ of W2²(θ·X, θ·Y))^½ between the
 // samples and a held-out two-moons set of the same size (seed 2), over 128 evenly spaced directions in
@@ -38,42 +46,71 @@ namespace {
 using mat = Eigen::MatrixXd;
 using field = std::function<void(const mat&, double, mat&)>;
 
-/// A sampler in the comparison: its name and a call of stork::integrate with it.
+/// The flow grids of the comparison (file comment), at shift 1; grid_name is bench/quality's name.
+enum class grid_kind { fm, beta, uf, u };
+const char* grid_label(grid_kind g) {
+  return g == grid_kind::fm ? "FM" : g == grid_kind::beta ? "B" : g == grid_kind::uf ? "UF" : "U";
+}
+const char* grid_name(grid_kind g) {
+  return g == grid_kind::fm     ? "flow_sigmas"
+         : g == grid_kind::beta ? "flow_beta"
+         : g == grid_kind::uf   ? "use_flow_sigmas"
+                                : "uniform";
+}
+
+std::vector<double> grid(grid_kind g, int steps) {
+  switch (g) {
+    case grid_kind::fm:
+      return stork::flow_sigmas(steps, {.shift = 1.0});
+    case grid_kind::beta:
+      return stork::flow_sigmas(steps, {.shift = 1.0, .spacing = stork::sigma_spacing::beta});
+    case grid_kind::uf:
+      return stork::use_flow_sigmas(steps, 1.0);
+    case grid_kind::u:
+      break;
+  }
+  std::vector<double> sigmas(static_cast<std::size_t>(steps) + 1);
+  for (int i = 0; i <= steps; ++i) sigmas[static_cast<std::size_t>(i)] = 1.0 - static_cast<double>(i) / steps;
+  sigmas.back() = 0.0;
+  return sigmas;
+}
+
+/// A sampler in the comparison: its name, its grid and a call of stork::integrate with it.
 struct method_entry {
   std::string name;
+  grid_kind g;
   std::function<stork::stats(const field&, mat&, const std::vector<double>&)> run;
 };
 
 template <class Method>
-method_entry entry(std::string name, Method m) {
-  return {std::move(name), [m](const field& f, mat& x, const std::vector<double>& grid) {
-            return stork::integrate(m, f, x, grid);
+method_entry entry(std::string name, grid_kind g, Method m) {
+  return {std::move(name), g, [m](const field& f, mat& x, const std::vector<double>& sigmas) {
+            return stork::integrate(m, f, x, sigmas);
           }};
 }
 
 /// THE list of compared samplers: append one line to add a method.
 std::vector<method_entry> compared_methods() {
   using stork::variant;
+  constexpr grid_kind stork_grid = grid_kind::beta;  // STORK's flow grid (docs/flow_grid.md)
   return {
-      entry("stork4_s5", stork::stork4{.stages = 5}),
-      entry("stork4_s50", stork::stork4{.stages = 50}),
-      entry("stork4_reference_s5", stork::stork4{.stages = 5, .variant = variant::reference}),
-      entry("stork2_s50", stork::stork2{.stages = 50}),
-      entry("stork2_reference_s50", stork::stork2{.stages = 50, .variant = variant::reference}),
-      entry("euler", stork::euler{}),
-      entry("heun", stork::heun{}),
-      entry("dpmpp_2m", stork::dpmpp_2m{}),
-      entry("dpmpp_3m", stork::dpmpp_3m{}),
-      entry("unipc", stork::unipc{}),
-      entry("ipndm", stork::ipndm{}),
+      entry("stork4_s5", stork_grid, stork::stork4{.stages = 5}),
+      entry("stork4_s50", stork_grid, stork::stork4{.stages = 50}),
+      entry("stork4_reference_s5", grid_kind::fm, stork::stork4{.stages = 5, .variant = variant::reference}),
+      entry("stork2_s50", stork_grid, stork::stork2{.stages = 50}),
+      entry("stork2_reference_s50", grid_kind::fm,
+            stork::stork2{.stages = 50, .variant = variant::reference}),
+      entry("euler", grid_kind::fm, stork::euler{}),
+      entry("heun", grid_kind::fm, stork::heun{}),
+      entry("dpmpp_2m", grid_kind::uf, stork::dpmpp_2m{}),
+      entry("dpmpp_3m", grid_kind::uf, stork::dpmpp_3m{}),
+      entry("unipc", grid_kind::uf, stork::unipc{}),
+      entry("ipndm", grid_kind::u, stork::ipndm{}),
   };
 }
 
 const std::vector<int> nfe_budgets{5, 8, 10, 15, 20, 30, 50};
-const stork::flow_schedule schedule{.shift = 1.0};  // flow_sigmas(steps, schedule): σ from 1 to 0
 constexpr int directions = 128;
-
-std::vector<double> grid(int steps) { return stork::flow_sigmas(steps, schedule); }
 
 /// The step count whose actual NFE is closest to `budget` (ties: the cheaper one), found by running the
 /// method on a zero field with one sample; {steps, nfe}, or {0, 0} if no step count works.
@@ -84,7 +121,7 @@ std::pair<int, std::size_t> steps_for(const method_entry& m, int budget) {
     mat x = mat::Zero(2, 1);
     std::size_t nfe = 0;
     try {
-      nfe = m.run(zero, x, grid(steps)).nfe;
+      nfe = m.run(zero, x, grid(m.g, steps)).nfe;
     } catch (const stork::error&) {
       continue;  // e.g. the reference variant needs at least 2 intervals
     }
@@ -119,11 +156,11 @@ double sliced_w2(const std::vector<std::vector<double>>& pa, const std::vector<s
   return std::sqrt(sum / static_cast<double>(pa.size()));
 }
 
-/// Classic fourth-order Runge–Kutta from σ = 1 to 0 on σ_i = (1 − i/steps)², steps that shrink toward
-/// σ = 0 where the trained velocity is sharpest. Written here, independent of stork.
-mat rk4(const field& f, mat x, int steps) {
+/// Classic fourth-order Runge–Kutta from σ = sigma0 to 0 on σ_i = sigma0·(1 − i/steps)², steps that shrink
+/// toward σ = 0 where the trained velocity is sharpest. Written here, independent of stork.
+mat rk4(const field& f, mat x, int steps, double sigma0 = 1.0) {
   mat k1(x.rows(), x.cols()), k2 = k1, k3 = k1, k4 = k1;
-  auto sigma = [steps](int i) { return std::pow(1.0 - static_cast<double>(i) / steps, 2); };
+  auto sigma = [steps, sigma0](int i) { return sigma0 * std::pow(1.0 - static_cast<double>(i) / steps, 2); };
   for (int i = 0; i < steps; ++i) {
     const double t = sigma(i), h = sigma(i + 1) - t;
     f(x, t, k1);
@@ -189,16 +226,23 @@ int main(int argc, char** argv) try {
   const auto held_proj = sorted_projections(held_out);
   auto sw_to_data = [&](const mat& x) { return sliced_w2(sorted_projections(x), held_proj); };
   flow_mlp::rng noise_rng(4);
-  const mat noise = noise_rng.normal_matrix(2, n);  // x at σ = 1, the same for every method
+  const mat noise = noise_rng.normal_matrix(2, n);  // x at the grid's first σ, the same for every method
   const double floor = sw_to_data(flow_mlp::two_moons(n, 3));
 
   // The ODE's solution from this noise, for the "rms to ODE" column: classic RK4 on 64 steps; the same on
-  // 32 steps estimates its error (≈ difference / 15 for a fourth-order method).
+  // 32 steps estimates its error (≈ difference / 15 for a fourth-order method). UF starts at σ = 0.999:
+  // its runs are measured against the ODE from there.
   const mat exact = rk4(f, noise, 64), check = rk4(f, noise, 32);
+  const double uf_start = grid(grid_kind::uf, 1).front();
+  const mat exact_uf = rk4(f, noise, 64, uf_start);
+  auto exact_for = [&](grid_kind g) -> const mat& { return g == grid_kind::uf ? exact_uf : exact; };
 
-  std::printf("flow_mlp demo: %lld parameters (%s), %lld samples, grid flow_sigmas(steps, {.shift = %.1f})\n",
-              static_cast<long long>(model.parameter_count()), weights.filename().string().c_str(),
-              static_cast<long long>(n), schedule.shift);
+  std::printf(
+      "flow_mlp demo: %lld parameters (%s), %lld samples, shift 1; each method on its own grid: FM = "
+      "flow_sigmas, B = flow_sigmas with beta spacing, UF = use_flow_sigmas (from σ = %.3f), U = uniform "
+      "σ = 1 − i/N\n",
+      static_cast<long long>(model.parameter_count()), weights.filename().string().c_str(),
+      static_cast<long long>(n), uf_start);
   std::printf(
       "SW2 over %d directions vs held-out two moons (%lld points, seed 2); noise floor (a second "
       "held-out set, seed 3): %.4f\n",
@@ -209,15 +253,16 @@ int main(int argc, char** argv) try {
       sw_to_data(exact), rms(exact, check) / 15.0);
 
   std::ofstream csv(dir / "flow_mlp_demo.csv");
-  csv << "method,steps,nfe_budget,nfe,sw2,rms_to_ode,noise_floor\n";
-  std::printf("%-22s", "SW2 (actual NFE)");
+  csv << "method,grid,steps,nfe_budget,nfe,sw2,rms_to_ode,noise_floor\n";
+  std::printf("%-27s", "SW2 (actual NFE)");
   for (int b : nfe_budgets) std::printf("  NFE %-10d", b);
   std::printf("\n");
   // Sanity of the run itself: the trained model is close to the data, the reference solution is accurate.
   bool ok = std::isfinite(floor) && sw_to_data(exact) < 2.0 * floor && rms(exact, check) / 15.0 < 1e-4;
   std::vector<std::pair<std::string, std::vector<double>>> rms_rows;
   for (const method_entry& m : compared_methods()) {
-    std::printf("%-22s", m.name.c_str());
+    const std::string label = m.name + " (" + grid_label(m.g) + ")";
+    std::printf("%-27s", label.c_str());
     std::vector<std::pair<std::string, mat>> panels;
     std::vector<double> rms_row;
     for (int budget : nfe_budgets) {
@@ -229,26 +274,27 @@ int main(int argc, char** argv) try {
       }
       mat x = noise;
       const std::size_t before = model_calls;
-      const stork::stats r = m.run(f, x, grid(steps));
-      const double sw = sw_to_data(x), e = rms(x, exact);
+      const stork::stats r = m.run(f, x, grid(m.g, steps));
+      const double sw = sw_to_data(x), e = rms(x, exact_for(m.g));
       ok = ok && r.nfe == model_calls - before && r.nfe == nfe_expected && std::isfinite(sw);
       std::printf("  %.4f (%2zu)   ", sw, r.nfe);
-      csv << m.name << ',' << steps << ',' << budget << ',' << r.nfe << ',' << sw << ',' << e << ',' << floor
-          << '\n';
+      csv << m.name << ',' << grid_name(m.g) << ',' << steps << ',' << budget << ',' << r.nfe << ',' << sw
+          << ',' << e << ',' << floor << '\n';
       panels.emplace_back("NFE " + std::to_string(r.nfe) + "  SW2 " + std::to_string(sw).substr(0, 5), x);
       rms_row.push_back(e);
     }
     std::printf("\n");
     ok = ok && rms_row.back() < rms_row.front();  // more model calls, closer to the ODE's solution
-    write_svg(dir / ("flow_mlp_" + m.name + ".svg"), m.name + " on the trained flow_mlp (two moons)",
-              held_out, panels);
-    rms_rows.emplace_back(m.name, rms_row);
+    write_svg(dir / ("flow_mlp_" + m.name + ".svg"),
+              m.name + " on " + grid_name(m.g) + " (shift 1), the trained flow_mlp (two moons)", held_out,
+              panels);
+    rms_rows.emplace_back(label, rms_row);
   }
-  std::printf("\n%-22s", "rms to ODE");
+  std::printf("\n%-27s", "rms to ODE");
   for (int b : nfe_budgets) std::printf("  NFE %-10d", b);
   std::printf("\n");
   for (const auto& [name, row] : rms_rows) {
-    std::printf("%-22s", name.c_str());
+    std::printf("%-27s", name.c_str());
     for (double e : row) std::printf("  %-14.2e", e);
     std::printf("\n");
   }
