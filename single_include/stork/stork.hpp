@@ -6821,6 +6821,10 @@ inline std::vector<double> rkg2_virtual_times(const rkg2_coefficients& k, bool r
 /// @brief The options of STORK besides the variant: what the virtual stages extrapolate, and how the first
 /// steps get their history.
 
+#include <cmath>
+#include <cstddef>
+
+
 namespace stork {
 
 /// @brief What STORK's virtual stages extrapolate from past model calls.
@@ -6840,17 +6844,32 @@ enum class extrapolate { model_output, velocity };
 ///
 /// - `runge_kutta`: the first intervals are one-step Runge–Kutta steps of the polynomial's order —
 ///   one Heun step for derivative_order 2 (+1 model call), two steps of Kutta's third-order method for
-///   derivative_order 3 (+4 calls) — so the start-up keeps the global order on uniform grids.
+///   derivative_order 3 (+4 calls) — so the start-up keeps the global order (3 and 4) on every grid.
 /// - `multistep`: no extra calls: the first steps use the polynomials through the outputs available
-///   (constant, linear, …), as iPNDM and k-diffusion's LMS warm up. The first step is then first order,
-///   which caps uniform grids at global order 2 (grids whose first steps shrink keep the full order).
-/// - `automatic` (default): `runge_kutta` for derivative_order 2, `multistep` for derivative_order 3 — the
-///   better of the two in the measurements (docs/results/): for derivative_order 3 the four extra calls
-///   cost more than the start-up's accuracy buys below NFE ~30 (e.g. flow mixture, NFE 10: median error
-///   1.4e-2 against 1.3e-1), and they are level above; for derivative_order 2 the single Heun call is
-///   level or slightly better.
+///   (constant, linear, …), as iPNDM and k-diffusion's LMS warm up. The first step is then an Euler step,
+///   which caps the global order at 2 on grids whose first step does not shrink with the others.
+/// - `automatic` (default): `runge_kutta` on grids of at least 15 intervals for derivative_order 2 (30 for
+///   derivative_order 3) whose first interval is at least half the mean interval, `multistep` otherwise
+///   (`stork::automatic_startup`). Measured as error against NFE on 21 Gaussian-mixture settings
+///   (bench/startup.cpp, docs/startup.md): on grids with a full-size first step (flow at shift 1, VE on
+///   karras) the extra calls pay for themselves from about NFE 12 at derivative_order 2 and 25 at 3
+///   (geometric mean; VE alone from about 25 and 60); on grids whose first step is short (a shifted flow
+///   grid's is about 1/shift of the mean, the beta-spaced one's shrinks faster than the others) the Euler
+///   first step costs little and the cheap start is the more accurate up to NFE 100. Over the 21 settings
+///   the rule is within 4 % of the better fixed start-up at every NFE from 5 to 100 and up to 2.3× (4.5×)
+///   more accurate than always `multistep` (`runge_kutta`).
 /// The variant::reference start-up is the reference code's own (§2.1, §2.6) whatever this says.
 enum class startup { automatic, runge_kutta, multistep };
+
+/// @brief The start-up `startup::automatic` takes on the grid `times`: `runge_kutta` when the grid has at
+/// least 15 intervals (derivative_order 2) or 30 (derivative_order 3) and its first interval is at least
+/// half the mean interval |t_N − t_0|/N, `multistep` otherwise (see `stork::startup`).
+inline startup automatic_startup(int derivative_order, span<const double> times) noexcept {
+  const std::size_t n = times.size() < 2 ? 0 : times.size() - 1;
+  if (n < (derivative_order >= 3 ? std::size_t{30} : std::size_t{15})) return startup::multistep;
+  const double first = std::abs(times[1] - times[0]), mean = std::abs(times[n] - times[0]) / double(n);
+  return first >= 0.5 * mean ? startup::runge_kutta : startup::multistep;
+}
 
 }  // namespace stork
 // ---- end stork/methods/stork_options.hpp
@@ -7087,7 +7106,9 @@ class stork_stepper {
       }
       return;
     }
-    if (m.startup == startup::multistep || (m.startup == startup::automatic && order_ == 3)) {
+    const startup chosen =
+        m.startup == startup::automatic ? automatic_startup(m.derivative_order, walk_.times()) : m.startup;
+    if (chosen == startup::multistep) {
       phase_ = phase::main;
       return;
     }
@@ -7352,9 +7373,9 @@ namespace stork {
 /// @brief STORK-2 (Tan, Wang, Bertozzi, Ryu, arXiv 2505.24210): an s-stage RKG2 step (2 ≤ s ≤ 100000)
 /// whose stages after the first use a polynomial extrapolation of past model outputs instead of model calls.
 ///
-/// Global order 2. Everything else — what is extrapolated, the start-up, how VP, VE and flow runs end, the
-/// model calls — as for `stork4`. The `reference` variant makes N + 1 calls on N flow intervals (§2.1) and
-/// does not exist for ε models (the reference code's noise STORK-2 is broken, §2.3).
+/// Global order 2 with either start-up. Everything else — what is extrapolated, the start-up, how VP, VE and
+/// flow runs end, the model calls — as for `stork4`. The `reference` variant makes N + 1 calls on N flow
+/// intervals (§2.1) and does not exist for ε models (the reference code's noise STORK-2 is broken, §2.3).
 /// @par Cost: one fused linear combination of x and up to four stored outputs per step, whatever s; O(s)
 /// scalar work for the output form of a state-dependent velocity. Temporaries as for `stork4`.
 struct stork2 {
@@ -7385,22 +7406,25 @@ namespace stork {
 /// after the first use a polynomial extrapolation of past model outputs instead of model calls.
 ///
 /// Global order 3 with derivative_order 2 (quadratic polynomial through three outputs), 4 with
-/// derivative_order 3 (cubic through four). What is extrapolated (`extrapolate`): the raw model output, with
-/// the stages integrating the part of the velocity that is affine in the state (the paper's ε path; a VE
-/// denoiser's (x − D)/σ), or the velocity itself — then a step is a quadrature and corrected STORK-4 is
-/// variable-step Adams–Bashforth: with `startup::multistep` it equals `ipndm{.order = derivative_order + 1}`.
-/// For flow velocities both are the same. Model calls: one per grid interval, plus the start-up
-/// (`startup::runge_kutta`: +1 call for derivative_order 2 (a Heun step), +4 for derivative_order 3 (two
-/// Kutta RK3 steps); `startup::multistep`: none; the default `automatic`: +1 for derivative_order 2,
-/// none for 3). A VP run ends with one more call at the last grid time
-/// for the denoise x̂₀; an interval that ends at σ = 0 with an ε, x̂₀ or v model is a step to x̂₀ from the
+/// derivative_order 3 (cubic through four), with the Runge–Kutta start-up; the multistep start-up's Euler
+/// first step makes it 2 on grids whose first step is as long as the others (3.3 on the beta-spaced flow
+/// grid, whose first step shrinks faster); the default `automatic` takes the first on long grids with a
+/// full-size first step (`stork::startup`, docs/startup.md). What is extrapolated (`extrapolate`): the raw
+/// model output, with the stages integrating the part of the velocity that is affine in the state (the
+/// paper's ε path; a VE denoiser's (x − D)/σ), or the velocity itself — then a step is a quadrature and
+/// corrected STORK-4 is variable-step Adams–Bashforth: with `startup::multistep` it equals `ipndm{.order =
+/// derivative_order + 1}`. For flow velocities both are the same. Model calls: one per grid interval, plus
+/// the start-up (`startup::runge_kutta`: +1 call for derivative_order 2 (a Heun step), +4 for
+/// derivative_order 3 (two Kutta RK3 steps); `startup::multistep`: none; the default `automatic`: one or
+/// the other by `stork::automatic_startup`). A VP run ends with one more call at the last grid time for the
+/// denoise x̂₀; an interval that ends at σ = 0 with an ε, x̂₀ or v model is a step to x̂₀ from the
 /// call at its start (no call at σ = 0). The `reference` variant makes N + 1 calls on N flow intervals
 /// (§2.1) and N + 2 on an ε grid of N points (§2.6).
 /// @par Cost: one fused linear combination of x and up to four stored outputs per step, whatever s, plus
 /// one copy of the model output into the history (none when the engine writes into the scheduler's output
 /// buffer); O(1) scalar work for velocities, O(m) for the output form of a state-dependent velocity.
 /// Temporaries: derivative_order + 1 history entries, plus derivative_order start-up states with
-/// `startup::runge_kutta` (and one velocity buffer for a non-velocity output during it).
+/// the Runge–Kutta start-up (and one velocity buffer for a non-velocity output during it).
 struct stork4 {
   int stages = 5;
   int derivative_order = 2;
@@ -10447,9 +10471,9 @@ inline const std::vector<std::string_view>& schedule_option_keys(std::string_vie
 /// and gits give published VE σ (SD 1.5 / SDXL up to 14.6, SVD up to 700) and ignore `table`.
 ///
 /// Precision: stork computes in double; stable-diffusion.cpp in float (its σ table too: from float
-/// ᾱ, whose relative round-off reaches ~1e-4 in σ near t = 0), so its lists differ from these by float
-/// round-off. Where its float arithmetic picks integer timesteps (simple, smoothstep, bong_tangent's stage
-/// lengths) the same float operations pick them here; beta uses stable-diffusion.cpp's own quantile
+/// ᾱ, whose relative round-off reaches ~1e-5 in σ (SD 1.x, measured)), so its lists differ from these by
+/// float round-off. Where its float arithmetic picks integer timesteps (simple, smoothstep, bong_tangent's
+/// stage lengths) the same float operations pick them here; beta uses stable-diffusion.cpp's own quantile
 /// routine, so the rounded timesteps agree too.
 ///
 /// Where stork differs from stable-diffusion.cpp on purpose:
