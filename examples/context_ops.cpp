@@ -73,7 +73,8 @@ struct context_ops {
     return std::all_of(x.data, x.data + x.n, [](float f) { return std::isfinite(f); });
   }
 };
-static_assert(stork::is_state_ops_v<context_ops, toy_ggml::tensor>, "context_ops performs the state operations");
+static_assert(stork::is_state_ops_v<context_ops, toy_ggml::tensor>,
+              "context_ops performs the state operations");
 
 namespace {
 

@@ -1,12 +1,12 @@
 // What a stable-diffusion.cpp-style engine pastes, as C++17 against the one vendorable file: the sampler and
 // the schedule chosen at run time from command-line strings, the way stable-diffusion.cpp's CLI takes them
 // (`sd_engine --sampling-method dpm++2m --scheduler karras --steps 20`, options as key=value lists in
-// `--sampler-args` / `--scheduler-args`), through stork::method_from_name and stork::sigmas_from_name; a host tensor (a float vector plus a shape) with its
-// stork::state_ops, a denoiser callback in k-diffusion's σ space around an SD ε model (input x/√(σ² + 1)
-// at the training timestep of σ, D = x − σ·ε̂), classifier-free guidance combined by the engine, karras sigmas
-// over the model's own σ range, and the step index engines key on (1, 2, … at a step's own call, −n for a
-// stage call inside step n), here driving a guidance schedule and a preview every few steps through
-// sch.denoised().
+// `--sampler-args` / `--scheduler-args`), through stork::method_from_name and stork::sigmas_from_name; a host
+// tensor (a float vector plus a shape) with its stork::state_ops, a denoiser callback in k-diffusion's σ
+// space around an SD ε model (input x/√(σ² + 1) at the training timestep of σ, D = x − σ·ε̂), classifier-free
+// guidance combined by the engine, karras sigmas over the model's own σ range, and the step index engines key
+// on (1, 2, … at a step's own call, −n for a stage call inside step n), here driving a guidance schedule and
+// a preview every few steps through sch.denoised().
 //
 // The "UNet" is an analytic stand-in with SD's conventions: the exact ε of Gaussian-mixture data for the VP
 // input at a fractional timestep of SD's β table (scaled_linear, 1000 steps, 0.00085 to 0.012). The prompt
@@ -126,13 +126,13 @@ class toy_unet {
 /// The engine's settings for one generation: what stable-diffusion.cpp's CLI takes as strings.
 struct settings {
   std::string sampling_method = "dpm++2m";  // --sampling-method: any name of stork::method_names()
-  std::string sampler_args;                 // --sampler-args "eta=0.5" (stable-diffusion.cpp: extra_sample_args)
-  std::string scheduler = "karras";         // --scheduler: any name of stork::schedule_names()
-  std::string scheduler_args;               // --scheduler-args "alpha=0.6,beta=0.6"
-  int steps = 20;                           // --steps
-  double cfg_scale = 7.5;                   // --cfg-scale
-  int cfg_until = 20;     // guidance for steps 1..cfg_until, then 1 (the unconditional call is skipped)
-  int preview_every = 0;  // 0: no previews
+  std::string sampler_args;          // --sampler-args "eta=0.5" (stable-diffusion.cpp: extra_sample_args)
+  std::string scheduler = "karras";  // --scheduler: any name of stork::schedule_names()
+  std::string scheduler_args;        // --scheduler-args "alpha=0.6,beta=0.6"
+  int steps = 20;                    // --steps
+  double cfg_scale = 7.5;            // --cfg-scale
+  int cfg_until = 20;       // guidance for steps 1..cfg_until, then 1 (the unconditional call is skipped)
+  int preview_every = 0;    // 0: no previews
   std::uint64_t seed = 42;  // --seed: the engine's own noise stream (stochastic samplers)
 };
 
@@ -146,8 +146,8 @@ struct result {
 /// starts at x = σ_max·ε; `preview` is called with (step, σ, x̂₀) every settings.preview_every steps. The
 /// method and the σ list come from the settings' strings.
 template <class Preview>
-result generate(const toy_unet& unet, const stork::vp_discrete& table, const tensor& noise, const settings& cfg,
-                Preview&& preview) {
+result generate(const toy_unet& unet, const stork::vp_discrete& table, const tensor& noise,
+                const settings& cfg, Preview&& preview) {
   const stork::any_method method = stork::method_from_name(cfg.sampling_method, cfg.sampler_args);
   // The model's σ table decides the discrete schedules (stable-diffusion.cpp's CompVisDenoiser); every list
   // ends with 0.
@@ -282,10 +282,11 @@ int main(int argc, char** argv) {
     try {
       const result r = generate(unet, table, noise, cli, [](int, double, const tensor&) {});
       const bool ok = on_prompt(r) && r.tensors_while_stepping == 0;
-      std::printf("--sampling-method %s --scheduler %s --steps %d: %zu model calls, %zu UNet calls; every sample "
-                  "nearest the prompt's mean: %s; tensors made while stepping: %zu\n",
-                  cli.sampling_method.c_str(), cli.scheduler.c_str(), cli.steps, r.model_calls, r.unet_calls,
-                  on_prompt(r) ? "yes" : "no", r.tensors_while_stepping);
+      std::printf(
+          "--sampling-method %s --scheduler %s --steps %d: %zu model calls, %zu UNet calls; every sample "
+          "nearest the prompt's mean: %s; tensors made while stepping: %zu\n",
+          cli.sampling_method.c_str(), cli.scheduler.c_str(), cli.steps, r.model_calls, r.unet_calls,
+          on_prompt(r) ? "yes" : "no", r.tensors_while_stepping);
       return ok ? 0 : 1;
     } catch (const stork::error& e) {  // an unknown name or option: the message lists what is accepted
       std::fprintf(stderr, "sd_engine: %s\n", e.what());

@@ -1,8 +1,8 @@
 // torch::Tensor as the state (libtorch; Debian: libtorch-dev): a batch of latent-shaped samples
 // [8, 4, 16, 16] sampled with STORK-4 and DPM-Solver++(2M) in the engine loop, the model writing straight
 // into output_buffer(). The state operations are an object (`torch_ops`): temporaries come from empty_like,
-// a linear combination is one in-place kernel per term. The "GPU tensors" recipe of docs/state_types.md is the marked
-// region below, verbatim (a test keeps the two in sync).
+// a linear combination is one in-place kernel per term. The "GPU tensors" recipe of docs/state_types.md is
+// the marked region below, verbatim (a test keeps the two in sync).
 //
 // The model is the exact denoiser of data N(μ, s²I) (μ an image-shaped pattern) in k-diffusion's σ space,
 // one torch kernel. The program checks each method against the same method on std::vector<double> (stork's

@@ -43,8 +43,8 @@ std::vector<std::string_view> fields(std::string_view in, std::size_t n) {
   return out;
 }
 
-/// A name: a known one (chosen by the first byte, when it is not ASCII) with the rest of the field appended or not, or the raw
-/// field.
+/// A name: a known one (chosen by the first byte, when it is not ASCII) with the rest of the field appended
+/// or not, or the raw field.
 std::string name_from(std::string_view field, const std::vector<std::string_view>& known) {
   if (field.empty()) return std::string();
   const auto b = static_cast<unsigned char>(field.front());
@@ -66,7 +66,8 @@ void fuzz_schedule(std::string_view name_field, std::string_view options, std::u
   const int steps = static_cast<int>(steps_byte % 70) - 2;
   try {
     const std::vector<double> s = stork::sigmas_from_name(name, steps, ctx);
-    FUZZ_CHECK(s.size() >= 2);  // steps + 1, but for ComfyUI's ddim_uniform, whose stride rounds (as its code)
+    FUZZ_CHECK(s.size() >=
+               2);  // steps + 1, but for ComfyUI's ddim_uniform, whose stride rounds (as its code)
     FUZZ_CHECK(s.back() == 0.0);
     for (std::size_t i = 0; i < s.size(); ++i) {
       FUZZ_CHECK(std::isfinite(s[i]) && s[i] >= 0.0);

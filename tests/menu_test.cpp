@@ -89,11 +89,13 @@ TEST_CASE("menu: every canonical name and alias resolves, canonical names are un
   for (const stork::method_entry& e : stork::method_menu()) {
     INFO(e.name);
     REQUIRE(stork::method_from_name(e.name).name() == e.name);
-    for (std::string_view a : stork::detail::words(e.aliases)) REQUIRE(stork::method_from_name(a).name() == e.name);
+    for (std::string_view a : stork::detail::words(e.aliases))
+      REQUIRE(stork::method_from_name(a).name() == e.name);
   }
   // stable-diffusion.cpp's sample_method_to_str names that the menu has, and ComfyUI's spellings of them.
-  for (const char* sd : {"euler", "euler_a", "heun", "dpm2", "dpm++2s_a", "dpm++2m", "dpm++2mv2", "ipndm", "ipndm_v", "lcm",
-                         "ddim_trailing", "tcd", "res_multistep", "res_2s", "er_sde", "dpm++2m_sde", "lms"})
+  for (const char* sd :
+       {"euler", "euler_a", "heun", "dpm2", "dpm++2s_a", "dpm++2m", "dpm++2mv2", "ipndm", "ipndm_v", "lcm",
+        "ddim_trailing", "tcd", "res_multistep", "res_2s", "er_sde", "dpm++2m_sde", "lms"})
     REQUIRE(stork::method_from_name(sd).name() == sd);
   REQUIRE(stork::method_from_name("euler_ancestral").name() == "euler_a");
   REQUIRE(stork::method_from_name("dpmpp_2m").name() == "dpm++2m");
@@ -110,7 +112,8 @@ TEST_CASE("menu: options set the typed method's members", "[menu]") {
   REQUIRE(s->derivative_order == 3);
   REQUIRE(s->variant == stork::variant::reference);
   REQUIRE(s->startup == stork::startup::runge_kutta);
-  const stork::euler_ancestral* ea = stork::method_from_name("euler_a", "eta=0.5").get_if<stork::euler_ancestral>();
+  const stork::euler_ancestral* ea =
+      stork::method_from_name("euler_a", "eta=0.5").get_if<stork::euler_ancestral>();
   REQUIRE(ea != nullptr);
   REQUIRE(ea->eta == 0.5);
   REQUIRE(ea->s_noise == 1.0);
@@ -135,31 +138,39 @@ TEST_CASE("menu: bad names and options are stork::error that say what is accepte
   const std::string key = message([] { stork::method_from_name("stork4", "stage=3"); });
   REQUIRE(key.find("unknown key \"stage\"") != std::string::npos);
   REQUIRE(key.find("accepted keys: stages, derivative_order") != std::string::npos);
-  REQUIRE(message([] { stork::method_from_name("euler_a", "eta=abc"); }).find("eta = \"abc\"") != std::string::npos);
+  REQUIRE(message([] { stork::method_from_name("euler_a", "eta=abc"); }).find("eta = \"abc\"") !=
+          std::string::npos);
   REQUIRE(message([] { stork::method_from_name("euler_a", "eta=nan"); }).find("finite") != std::string::npos);
   REQUIRE(message([] { stork::method_from_name("stork4", "variant=fast"); }).find("corrected, reference") !=
           std::string::npos);
   REQUIRE(message([] { stork::method_from_name("euler", "eta=1"); }).find("this takes no options") !=
           std::string::npos);
-  REQUIRE(message([] { stork::method_from_name("stork4", "stages"); }).find("has no '='") != std::string::npos);
+  REQUIRE(message([] { stork::method_from_name("stork4", "stages"); }).find("has no '='") !=
+          std::string::npos);
   // Invalid values are rejected where the typed method rejects them: when it is run.
   vec x{1.0};
   const vec grid = stork::karras_sigmas(4);
-  REQUIRE(message([&] { stork::make_scheduler(stork::method_from_name("stork4", "stages=0"), grid, x, stork::ve{}); })
-              .find("stages = 0") != std::string::npos);
+  REQUIRE(message([&] {
+            stork::make_scheduler(stork::method_from_name("stork4", "stages=0"), grid, x, stork::ve{});
+          }).find("stages = 0") != std::string::npos);
   // A stochastic method needs a noise source (the typed front rejects this at compile time).
-  REQUIRE(message([&] { stork::make_scheduler(stork::method_from_name("euler_a"), grid, x, stork::ve{}); })
-              .find("adds noise") != std::string::npos);
+  REQUIRE(message([&] {
+            stork::make_scheduler(stork::method_from_name("euler_a"), grid, x, stork::ve{});
+          }).find("adds noise") != std::string::npos);
   REQUIRE(message([&] {
             auto denoiser = [](const vec& y, double t, vec& out) { model_of(convention::ve, y, t, out); };
-            stork::integrate(stork::method_from_name("dpm++2m_sde"), stork::field(denoiser, stork::ve{}), x, grid);
+            stork::integrate(stork::method_from_name("dpm++2m_sde"), stork::field(denoiser, stork::ve{}), x,
+                             grid);
           }).find("adds noise") != std::string::npos);
 }
 
-TEST_CASE("menu: a method chosen at run time is its typed scheduler, bit for bit, and allocates nothing while "
-          "stepping", "[menu]") {
+TEST_CASE(
+    "menu: a method chosen at run time is its typed scheduler, bit for bit, and allocates nothing while "
+    "stepping",
+    "[menu]") {
   for (const stork::method_entry& e : stork::method_menu()) {
-    const stork::any_method m = stork::method_from_name(e.name, e.name == "rkg2" || e.name == "rock4" ? "stages=4" : "");
+    const stork::any_method m =
+        stork::method_from_name(e.name, e.name == "rkg2" || e.name == "rock4" ? "stages=4" : "");
     for (const convention c : {convention::flow, convention::ve, convention::vp}) {
       INFO(e.name << " in convention " << static_cast<int>(c));
       const vec grid = grid_of(c), x0(3, c == convention::ve ? grid.front() * 0.4 : 0.4);
@@ -194,8 +205,10 @@ TEST_CASE("menu: a method chosen at run time is its typed scheduler, bit for bit
           if constexpr (cfg_pp) {
             // integrate's model for a CFG++ method writes both outputs; it runs in the model's own time, so
             // the process is given through make_scheduler only: compare integrate in flow time.
-            if (c == convention::flow) stork::integrate(m, model2, any_run, grid, seeded{});
-            else any_run = typed_loop;
+            if (c == convention::flow)
+              stork::integrate(m, model2, any_run, grid, seeded{});
+            else
+              any_run = typed_loop;
           } else {
             stork::integrate(m, stork::field(model, process), any_run, grid, seeded{});
           }

@@ -1,7 +1,8 @@
 /// @file
 /// @brief Example code (not part of the library): the samplers the Fashion-MNIST demo compares, each set up
 /// the way its users run an SD-type discrete ε model, and the budget rule that gives every method the same
-/// number of model calls. Shared by demo.cpp (the FD table), sample_check.cpp (the ctest) and fd.cpp (the noise).
+/// number of model calls. Shared by demo.cpp (the FD table), sample_check.cpp (the ctest) and fd.cpp (the
+/// noise).
 ///
 /// Three ways to run the one ε network ε̂(x_VP, t) (`eps_mlp`, trained on SD's scaled-linear table):
 /// - VP τ, the paper's ε path (STORK): `stork::field(ε, vp_discrete table, prediction::epsilon)` on a grid
@@ -154,7 +155,8 @@ method_entry reference_entry(std::string name, Method m) {
           }};
 }
 
-/// A method on the VE denoiser over Karras sigmas (file comment); stochastic methods get `stork::normal_noise`.
+/// A method on the VE denoiser over Karras sigmas (file comment); stochastic methods get
+/// `stork::normal_noise`.
 template <class Method>
 method_entry ve_entry(std::string name, Method m) {
   return {std::move(name), grid_kind::karras, detail::is_stochastic<Method>,

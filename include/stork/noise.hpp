@@ -26,7 +26,7 @@ template <class S>
 using size_member_t = decltype(std::declval<S&>().size());
 template <class S>
 inline constexpr bool contiguous_floating =
-    is_detected_v<size_member_t, S> && std::is_floating_point_v<detected_t<data_element_t, S>>;
+    is_detected_v<size_member_t, S>&& std::is_floating_point_v<detected_t<data_element_t, S>>;
 }  // namespace detail
 
 /// @brief A seeded stream of independent standard-normal draws: `noise(out)` fills `out` with the next

@@ -7,8 +7,8 @@
 #pragma once
 
 #include "stork/schedule/exponential_sigmas.hpp"
-#include "stork/schedule/from_name.hpp"
 #include "stork/schedule/flow_sigmas.hpp"
+#include "stork/schedule/from_name.hpp"
 #include "stork/schedule/karras_sigmas.hpp"
 #include "stork/schedule/use_flow_sigmas.hpp"
 #include "stork/schedule/vp_taus.hpp"

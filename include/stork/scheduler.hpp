@@ -8,10 +8,10 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
-#include "stork/detail/span.hpp"
 #include <string>
 #include <type_traits>
 #include <utility>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/arguments.hpp"
 #include "stork/error.hpp"
@@ -183,8 +183,9 @@ class scheduler {
   /// @brief The x̂₀ preview of a model output `out` at (x, time()): dst = c·x + d·out (one pass). For
   /// DPM-Solver++/UniPC this is the data prediction they step with; STORK and the others do not need it.
   void denoised(const S& out, const S& x, S& dst) {
-    static_assert(detail::has_denoise<P>,
-                  "stork: scheduler::denoised needs a parameterisation with denoise(t): stork::model<Process>");
+    static_assert(
+        detail::has_denoise<P>,
+        "stork: scheduler::denoised needs a parameterisation with denoise(t): stork::model<Process>");
     const affine_velocity c = param_.denoise(time());
     detail::comb<2>(ops_, dst, {c.state, c.output}, {&x, &out});
   }

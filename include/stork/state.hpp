@@ -45,13 +45,13 @@ namespace detail {
 template <class S>
 using make_like_t = decltype(state_ops<S>::make_like(std::declval<const S&>()));
 template <class S>
-using static_lincomb_t = decltype(state_ops<S>::lincomb(std::declval<S&>(), std::declval<span<const double>>(),
-                                                        std::declval<span<const S* const>>()));
+using static_lincomb_t = decltype(state_ops<S>::lincomb(
+    std::declval<S&>(), std::declval<span<const double>>(), std::declval<span<const S* const>>()));
 template <class O, class S>
 using ops_make_like_t = decltype(std::declval<O&>().make_like(std::declval<const S&>()));
 template <class O, class S>
-using ops_lincomb_t = decltype(std::declval<O&>().lincomb(std::declval<S&>(), std::declval<span<const double>>(),
-                                                          std::declval<span<const S* const>>()));
+using ops_lincomb_t = decltype(std::declval<O&>().lincomb(
+    std::declval<S&>(), std::declval<span<const double>>(), std::declval<span<const S* const>>()));
 template <class S>
 using static_size_t = decltype(state_ops<S>::size(std::declval<const S&>()));
 template <class S>
@@ -67,9 +67,9 @@ using ops_all_finite_t = decltype(std::declval<O&>().all_finite(std::declval<con
 ///
 /// Example: `static_assert(stork::is_state_v<std::vector<float>>);`
 template <class S>
-inline constexpr bool is_state_v = std::is_copy_constructible_v<S> &&
-                                   detail::is_detected_exact_v<S, detail::make_like_t, S> &&
-                                   detail::is_detected_v<detail::static_lincomb_t, S>;
+inline constexpr bool is_state_v =
+    std::is_copy_constructible_v<S>&& detail::is_detected_exact_v<S, detail::make_like_t, S>&&
+        detail::is_detected_v<detail::static_lincomb_t, S>;
 
 #if STORK_HAS_CPP20
 /// @brief A type the samplers can integrate: `state_ops<S>` provides `make_like` and `lincomb`
@@ -88,7 +88,8 @@ struct vector_ops {
   static std::size_t size(const std::vector<T>& x) noexcept { return x.size(); }
   static bool all_finite(const std::vector<T>& x) noexcept { return detail::all_finite(x.data(), x.size()); }
   static void lincomb(std::vector<T>& out, span<const double> a, span<const std::vector<T>* const> x) {
-    detail::lincomb_contiguous(out.data(), out.size(), a, x, [](const std::vector<T>* v) { return v->data(); });
+    detail::lincomb_contiguous(out.data(), out.size(), a, x,
+                               [](const std::vector<T>* v) { return v->data(); });
   }
 };
 }  // namespace detail
@@ -114,9 +115,9 @@ struct state_ops<std::vector<double>> : detail::vector_ops<double> {};
 /// Example: `struct pool_ops { my_pool* pool; S make_like(const S& x); void lincomb(S&, ...); };`
 /// The C++17 spelling of the `StateOps` concept.
 template <class O, class S>
-inline constexpr bool is_state_ops_v = std::is_copy_constructible_v<O> &&
-                                       detail::is_detected_exact_v<S, detail::ops_make_like_t, O, S> &&
-                                       detail::is_detected_v<detail::ops_lincomb_t, O, S>;
+inline constexpr bool is_state_ops_v =
+    std::is_copy_constructible_v<O>&& detail::is_detected_exact_v<S, detail::ops_make_like_t, O, S>&&
+        detail::is_detected_v<detail::ops_lincomb_t, O, S>;
 #if STORK_HAS_CPP20
 /// @brief The concept of `is_state_ops_v<O, S>`: an object that performs the state operations of S.
 template <class O, class S>

@@ -69,15 +69,19 @@ struct eigen_dense_ops {
 /// @par Cost: `lincomb` is one pass over memory for up to 8 terms, arithmetic in the scalar type (as for
 /// `std::vector`: float states in float, coefficients rounded once).
 template <int R, int C, int O, int MR, int MC>
-struct state_ops<Eigen::Matrix<float, R, C, O, MR, MC>> : detail::eigen_dense_ops<Eigen::Matrix<float, R, C, O, MR, MC>> {};
+struct state_ops<Eigen::Matrix<float, R, C, O, MR, MC>>
+    : detail::eigen_dense_ops<Eigen::Matrix<float, R, C, O, MR, MC>> {};
 template <int R, int C, int O, int MR, int MC>
-struct state_ops<Eigen::Matrix<double, R, C, O, MR, MC>> : detail::eigen_dense_ops<Eigen::Matrix<double, R, C, O, MR, MC>> {};
+struct state_ops<Eigen::Matrix<double, R, C, O, MR, MC>>
+    : detail::eigen_dense_ops<Eigen::Matrix<double, R, C, O, MR, MC>> {};
 
 /// @brief Dense `Eigen::Array` of float or double.
 template <int R, int C, int O, int MR, int MC>
-struct state_ops<Eigen::Array<float, R, C, O, MR, MC>> : detail::eigen_dense_ops<Eigen::Array<float, R, C, O, MR, MC>> {};
+struct state_ops<Eigen::Array<float, R, C, O, MR, MC>>
+    : detail::eigen_dense_ops<Eigen::Array<float, R, C, O, MR, MC>> {};
 template <int R, int C, int O, int MR, int MC>
-struct state_ops<Eigen::Array<double, R, C, O, MR, MC>> : detail::eigen_dense_ops<Eigen::Array<double, R, C, O, MR, MC>> {};
+struct state_ops<Eigen::Array<double, R, C, O, MR, MC>>
+    : detail::eigen_dense_ops<Eigen::Array<double, R, C, O, MR, MC>> {};
 
 }  // namespace stork
 // ---- end stork/eigen.hpp

@@ -158,9 +158,10 @@ class span {
   template <std::size_t N>
   constexpr span(T (&a)[N]) noexcept : data_(a), size_(N) {}
   /// From a std::array, std::vector or any contiguous container whose element pointer converts to T*.
-  template <class C, class = std::enable_if_t<!std::is_array_v<std::remove_reference_t<C>> &&
-                                              !std::is_same_v<std::decay_t<C>, span> &&
-                                              convertible<data_of<std::remove_reference_t<C>>>>,
+  template <class C,
+            class = std::enable_if_t<!std::is_array_v<std::remove_reference_t<C>> &&
+                                     !std::is_same_v<std::decay_t<C>, span> &&
+                                     convertible<data_of<std::remove_reference_t<C>>>>,
             class = decltype(std::size(std::declval<C&>()))>
   constexpr span(C&& c) noexcept(noexcept(std::data(c))) : data_(std::data(c)), size_(std::size(c)) {}
 
@@ -590,7 +591,7 @@ using callable_at_t = decltype(std::declval<const P&>().callable_at(0.0));
 /// The C++17 spelling of the `Parameterisation` concept.
 template <class P>
 inline constexpr bool is_parameterisation_v =
-    std::is_copy_constructible_v<P> && detail::is_detected_exact_v<affine_velocity, detail::affine_t, P>;
+    std::is_copy_constructible_v<P>&& detail::is_detected_exact_v<affine_velocity, detail::affine_t, P>;
 
 #if STORK_HAS_CPP20
 /// @brief The concept of `is_parameterisation_v<P>`.
@@ -631,7 +632,8 @@ bool callable_at(const P& p, double t) noexcept {
 
 /// `p.denoise(t)` exists: the output determines x̂₀.
 template <class P>
-inline constexpr bool has_denoise = is_parameterisation_v<P> && is_detected_exact_v<affine_velocity, denoise_t, P>;
+inline constexpr bool has_denoise =
+    is_parameterisation_v<P>&& is_detected_exact_v<affine_velocity, denoise_t, P>;
 
 }  // namespace detail
 }  // namespace stork
@@ -754,10 +756,10 @@ using variance_preserving_t = decltype(P::variance_preserving);
 /// The C++17 spelling of the `NoiseProcess` concept.
 template <class P>
 inline constexpr bool is_noise_process_v =
-    std::is_copy_constructible_v<P> && detail::is_detected_convertible_v<double, detail::alpha_t, P> &&
-    detail::is_detected_convertible_v<double, detail::sigma_t, P> &&
-    detail::is_detected_convertible_v<double, detail::dalpha_t, P> &&
-    detail::is_detected_convertible_v<double, detail::dsigma_t, P> && detail::is_detected_v<detail::validate_t, P>;
+    std::is_copy_constructible_v<P>&& detail::is_detected_convertible_v<double, detail::alpha_t, P>&&
+        detail::is_detected_convertible_v<double, detail::sigma_t, P>&& detail::is_detected_convertible_v<
+            double, detail::dalpha_t, P>&& detail::is_detected_convertible_v<double, detail::dsigma_t, P>&&
+            detail::is_detected_v<detail::validate_t, P>;
 
 #if STORK_HAS_CPP20
 /// @brief The concept of `is_noise_process_v<P>`.
@@ -786,8 +788,8 @@ constexpr bool variance_preserving_v = [] {
 }();
 
 /// Throws unless every time lies in (lo, hi] (or [lo, hi] with `closed_lo`) and is not NaN.
-inline void check_times(std::string_view who, span<const double> times, double lo, double hi,
-                        bool closed_lo, std::string_view why) {
+inline void check_times(std::string_view who, span<const double> times, double lo, double hi, bool closed_lo,
+                        std::string_view why) {
   for (std::size_t i = 0; i < times.size(); ++i) {
     const double t = times[i];
     if (!((closed_lo ? t >= lo : t > lo) && t <= hi)) fail(who, "times[" + std::to_string(i) + "]", t, why);
@@ -932,7 +934,7 @@ template <class P>
 using process_member_t = remove_cvref_t<decltype(std::declval<const P&>().process)>;
 template <class P>
 inline constexpr bool process_model =
-    is_parameterisation_v<P> && is_noise_process_v<detected_t<process_member_t, P>>;
+    is_parameterisation_v<P>&& is_noise_process_v<detected_t<process_member_t, P>>;
 
 /// What the 4th argument of `make_scheduler` means: a parameterisation as it is, or a bare noise process
 /// as `model<Process>` with the process's default prediction.
@@ -1137,8 +1139,7 @@ void lincomb_blocked(T* out, std::size_t n, span<const double> a, span<Ptr const
 
 /// Dispatch on the number of terms; `data(xs[k])` yields the k-th input's pointer.
 template <class T, class Ptr, class Data>
-void lincomb_contiguous(T* out, std::size_t n, span<const double> a, span<Ptr const> xs,
-                        Data data) {
+void lincomb_contiguous(T* out, std::size_t n, span<const double> a, span<Ptr const> xs, Data data) {
   constexpr std::size_t max_fixed = 8;
   const T* p[max_fixed];
   const std::size_t terms = a.size();
@@ -1231,13 +1232,13 @@ namespace detail {
 template <class S>
 using make_like_t = decltype(state_ops<S>::make_like(std::declval<const S&>()));
 template <class S>
-using static_lincomb_t = decltype(state_ops<S>::lincomb(std::declval<S&>(), std::declval<span<const double>>(),
-                                                        std::declval<span<const S* const>>()));
+using static_lincomb_t = decltype(state_ops<S>::lincomb(
+    std::declval<S&>(), std::declval<span<const double>>(), std::declval<span<const S* const>>()));
 template <class O, class S>
 using ops_make_like_t = decltype(std::declval<O&>().make_like(std::declval<const S&>()));
 template <class O, class S>
-using ops_lincomb_t = decltype(std::declval<O&>().lincomb(std::declval<S&>(), std::declval<span<const double>>(),
-                                                          std::declval<span<const S* const>>()));
+using ops_lincomb_t = decltype(std::declval<O&>().lincomb(
+    std::declval<S&>(), std::declval<span<const double>>(), std::declval<span<const S* const>>()));
 template <class S>
 using static_size_t = decltype(state_ops<S>::size(std::declval<const S&>()));
 template <class S>
@@ -1253,9 +1254,9 @@ using ops_all_finite_t = decltype(std::declval<O&>().all_finite(std::declval<con
 ///
 /// Example: `static_assert(stork::is_state_v<std::vector<float>>);`
 template <class S>
-inline constexpr bool is_state_v = std::is_copy_constructible_v<S> &&
-                                   detail::is_detected_exact_v<S, detail::make_like_t, S> &&
-                                   detail::is_detected_v<detail::static_lincomb_t, S>;
+inline constexpr bool is_state_v =
+    std::is_copy_constructible_v<S>&& detail::is_detected_exact_v<S, detail::make_like_t, S>&&
+        detail::is_detected_v<detail::static_lincomb_t, S>;
 
 #if STORK_HAS_CPP20
 /// @brief A type the samplers can integrate: `state_ops<S>` provides `make_like` and `lincomb`
@@ -1274,7 +1275,8 @@ struct vector_ops {
   static std::size_t size(const std::vector<T>& x) noexcept { return x.size(); }
   static bool all_finite(const std::vector<T>& x) noexcept { return detail::all_finite(x.data(), x.size()); }
   static void lincomb(std::vector<T>& out, span<const double> a, span<const std::vector<T>* const> x) {
-    detail::lincomb_contiguous(out.data(), out.size(), a, x, [](const std::vector<T>* v) { return v->data(); });
+    detail::lincomb_contiguous(out.data(), out.size(), a, x,
+                               [](const std::vector<T>* v) { return v->data(); });
   }
 };
 }  // namespace detail
@@ -1300,9 +1302,9 @@ struct state_ops<std::vector<double>> : detail::vector_ops<double> {};
 /// Example: `struct pool_ops { my_pool* pool; S make_like(const S& x); void lincomb(S&, ...); };`
 /// The C++17 spelling of the `StateOps` concept.
 template <class O, class S>
-inline constexpr bool is_state_ops_v = std::is_copy_constructible_v<O> &&
-                                       detail::is_detected_exact_v<S, detail::ops_make_like_t, O, S> &&
-                                       detail::is_detected_v<detail::ops_lincomb_t, O, S>;
+inline constexpr bool is_state_ops_v =
+    std::is_copy_constructible_v<O>&& detail::is_detected_exact_v<S, detail::ops_make_like_t, O, S>&&
+        detail::is_detected_v<detail::ops_lincomb_t, O, S>;
 #if STORK_HAS_CPP20
 /// @brief The concept of `is_state_ops_v<O, S>`: an object that performs the state operations of S.
 template <class O, class S>
@@ -1956,8 +1958,8 @@ namespace stork::detail {
 /// `stork::model<Process>` (every process and prediction) and `flow_velocity` (read as rectified flow:
 /// α = 1 − σ, x̂₀ = x − σv) qualify.
 template <class P>
-inline constexpr bool is_data_prediction_v =
-    has_denoise<P> && is_detected_convertible_v<double, alpha_t, P> && is_detected_convertible_v<double, sigma_t, P>;
+inline constexpr bool is_data_prediction_v = has_denoise<P>&& is_detected_convertible_v<double, alpha_t, P>&&
+    is_detected_convertible_v<double, sigma_t, P>;
 #if STORK_HAS_CPP20
 template <class P>
 concept DataPrediction = is_data_prediction_v<P>;
@@ -2866,7 +2868,7 @@ using diffusers_parity_t = decltype(std::declval<const Method&>().diffusers_pari
 
 template <class Method, class S, STORK_CONCEPT(Parameterisation) P>
 class dpmpp_stepper;
-}
+}  // namespace detail
 
 /// @brief DPM-Solver++(2M) (Lu et al. 2022, arXiv 2211.01095, Alg. 2): the multistep exponential
 /// integrator on the data prediction x̂₀, second order.
@@ -6500,7 +6502,8 @@ class sigma_multistep_stepper {
     }
     const double a1 = grid_.scale(n + 1), k = a1 * split.alpha_ratio;
     const bool noisy = noise_.active() && s1 > 0.0 && split.sigma_up > 0.0;
-    const std::array<double, 4> coef{k * cx / grid_.scale(n), k * cd, k * cold, a1 * split.sigma_up * s_noise_};
+    const std::array<double, 4> coef{k * cx / grid_.scale(n), k * cd, k * cold,
+                                     a1 * split.sigma_up * s_noise_};
     check_step_weights(name(), span<const double>(coef.data(), noisy ? 4 : 3), n, walk_.t0(), walk_.t1(),
                        res ? "the grid's steps in t = -log(sigma) are too unequal or too small"
                            : "the grid's steps in t = -log(sigma) are too unequal");
@@ -7663,11 +7666,11 @@ bool adds_noise(const M& m) noexcept {
 }
 
 /// Every method type of the menu (one alternative each).
-using method_variant = std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm,
-                                    euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, dpmpp_2s_ancestral, ddim_trailing,
-                                    res_2s, er_sde, lcm, tcd, dpm2, dpmpp_2m_v2, res_multistep,
-                                    res_multistep_ancestral, lms, euler_cfg_pp, euler_a_cfg_pp, euler_ge,
-                                    dpmpp_2m_sde_bt>;
+using method_variant =
+    std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm, euler_ancestral,
+                 dpmpp_2m_sde, dpmpp_3m_sde, dpmpp_2s_ancestral, ddim_trailing, res_2s, er_sde, lcm, tcd,
+                 dpm2, dpmpp_2m_v2, res_multistep, res_multistep_ancestral, lms, euler_cfg_pp, euler_a_cfg_pp,
+                 euler_ge, dpmpp_2m_sde_bt>;
 }  // namespace detail
 
 /// @brief A method chosen at run time: one of the library's method types with its options, and its
@@ -7689,14 +7692,17 @@ class any_method {
   /// (a stochastic method with `eta = 0` adds none).
   bool stochastic() const noexcept {
     return std::visit(
-        [](const auto& m) { return detail::is_stochastic_v<detail::remove_cvref_t<decltype(m)>> && detail::adds_noise(m); },
+        [](const auto& m) {
+          return detail::is_stochastic_v<detail::remove_cvref_t<decltype(m)>> && detail::adds_noise(m);
+        },
         method_);
   }
   /// True for the CFG++ methods, whose step takes the unconditional prediction too (`step(out, uncond, x)`,
   /// a model `f(x, t, out, uncond)` for `integrate`).
   bool needs_unconditional() const noexcept {
     return std::visit(
-        [](const auto& m) { return detail::needs_unconditional_v<detail::remove_cvref_t<decltype(m)>>; }, method_);
+        [](const auto& m) { return detail::needs_unconditional_v<detail::remove_cvref_t<decltype(m)>>; },
+        method_);
   }
   /// Calls `f(method)` with the typed method (`std::visit`).
   template <class F>
@@ -7728,8 +7734,9 @@ struct method_entry {
 namespace detail {
 
 inline stork::variant parse_variant(const key_value_options& o) {
-  return o.choice("variant", "corrected", {"corrected", "reference"}) == "reference" ? stork::variant::reference
-                                                                                     : stork::variant::corrected;
+  return o.choice("variant", "corrected", {"corrected", "reference"}) == "reference"
+             ? stork::variant::reference
+             : stork::variant::corrected;
 }
 inline stork::extrapolate parse_extrapolate(const key_value_options& o) {
   return o.choice("extrapolate", "model_output", {"model_output", "velocity"}) == "velocity"
@@ -7799,25 +7806,35 @@ inline ipndm parse_ipndm(const key_value_options& o, ipndm_coefficients fallback
 /// The menu, in stable-diffusion.cpp's order, then the methods only stork has.
 inline const std::vector<method_entry>& menu_table() {
   static const std::vector<method_entry> table{
-      {"euler", "ddim", "", "Euler in the model's own time (k-diffusion sample_euler); ComfyUI's ddim; 1 call/step",
+      {"euler", "ddim", "",
+       "Euler in the model's own time (k-diffusion sample_euler); ComfyUI's ddim; 1 call/step",
        [](const key_value_options&, std::string_view) -> method_variant { return euler{}; }},
       {"euler_a", "euler_ancestral", "eta s_noise",
-       "Euler ancestral (k-diffusion sample_euler_ancestral; stable-diffusion.cpp's flow rule for flow models); "
+       "Euler ancestral (k-diffusion sample_euler_ancestral; stable-diffusion.cpp's flow rule for flow "
+       "models); "
        "1 call/step, noise",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<euler_ancestral>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<euler_ancestral>(o);
+       }},
       {"heun", "", "", "Heun's 2nd order (k-diffusion sample_heun); 2 calls/step, 1 on the last",
        [](const key_value_options&, std::string_view) -> method_variant { return heun{}; }},
       {"dpm2", "dpm_2", "",
-       "DPM-Solver-2 (stable-diffusion.cpp sample_dpm2, k-diffusion sample_dpm_2 without churn); 2 calls/step, "
+       "DPM-Solver-2 (stable-diffusion.cpp sample_dpm2, k-diffusion sample_dpm_2 without churn); 2 "
+       "calls/step, "
        "1 on the last",
        [](const key_value_options&, std::string_view) -> method_variant { return dpm2{}; }},
       {"dpm++2s_a", "dpmpp_2s_ancestral", "eta s_noise",
-       "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for flow "
+       "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for "
+       "flow "
        "models); 2 calls/step, noise",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<dpmpp_2s_ancestral>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<dpmpp_2s_ancestral>(o);
+       }},
       {"dpm++2m", "dpmpp_2m", "flow_rule",
-       "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m as stable-diffusion.cpp and ComfyUI run it: on flow models "
-       "in σ with D = x − σ·v; flow_rule=log_snr: diffusers' DPMSolverMultistep in the flow's log-SNR); 1 call/step",
+       "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m as stable-diffusion.cpp and ComfyUI run it: on flow "
+       "models "
+       "in σ with D = x − σ·v; flow_rule=log_snr: diffusers' DPMSolverMultistep in the flow's log-SNR); 1 "
+       "call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
          if (parse_flow_rule(o, flow_rule::sd_cpp) == flow_rule::log_snr) return dpmpp_2m{};
          dpmpp_2m_sde m;  // with eta = 0 the 2M SDE (midpoint) is DPM-Solver++(2M), term for term
@@ -7829,13 +7846,18 @@ inline const std::vector<method_entry>& menu_table() {
        "stable-diffusion.cpp's DPM-Solver++(2M) v2 (sample_dpmpp_2m_v2); 1 call/step",
        [](const key_value_options&, std::string_view) -> method_variant { return dpmpp_2m_v2{}; }},
       {"ipndm", "", "order coefficients lower_order_final",
-       "iPNDM with uniform-step weights (stable-diffusion.cpp sample_ipndm; coefficients=variable: exact on any "
+       "iPNDM with uniform-step weights (stable-diffusion.cpp sample_ipndm; coefficients=variable: exact on "
+       "any "
        "grid); 1 call/step",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_ipndm(o, ipndm_coefficients::fixed); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_ipndm(o, ipndm_coefficients::fixed);
+       }},
       {"ipndm_v", "", "order coefficients lower_order_final",
        "variable-step iPNDM as stable-diffusion.cpp computes it (sample_ipndm_v; coefficients=variable: the "
        "exact weights of ComfyUI's ipndm_v and k-diffusion's LMS at order 4); 1 call/step",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_ipndm(o, ipndm_coefficients::sd_cpp_v); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_ipndm(o, ipndm_coefficients::sd_cpp_v);
+       }},
       {"lcm", "", "noise_scale_start noise_scale_end",
        "latent consistency sampling (stable-diffusion.cpp sample_lcm); 1 call/step, noise",
        [](const key_value_options& o, std::string_view) -> method_variant {
@@ -7845,8 +7867,11 @@ inline const std::vector<method_entry>& menu_table() {
          return m;
        }},
       {"ddim_trailing", "", "eta s_noise",
-       "DDIM on a trailing grid (stable-diffusion.cpp sample_ddim_trailing; eta = 0 deterministic); 1 call/step",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<ddim_trailing>(o); }},
+       "DDIM on a trailing grid (stable-diffusion.cpp sample_ddim_trailing; eta = 0 deterministic); 1 "
+       "call/step",
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<ddim_trailing>(o);
+       }},
       {"tcd", "", "eta num_train_timesteps beta_start beta_end",
        "trajectory consistency distillation sampling (stable-diffusion.cpp sample_tcd, γ = eta); 1 call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
@@ -7858,7 +7883,8 @@ inline const std::vector<method_entry>& menu_table() {
          return m;
        }},
       {"res_multistep", "", "eta s_noise",
-       "RES multistep exponential integrator (stable-diffusion.cpp sample_res_multistep; eta > 0 its ancestral "
+       "RES multistep exponential integrator (stable-diffusion.cpp sample_res_multistep; eta > 0 its "
+       "ancestral "
        "path); 1 call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
          const res_multistep_ancestral a = parse_eta<res_multistep_ancestral>(o, 0.0);
@@ -7872,7 +7898,8 @@ inline const std::vector<method_entry>& menu_table() {
        "extended-reverse-time SDE solver (stable-diffusion.cpp sample_er_sde); 1 call/step, noise",
        [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<er_sde>(o); }},
       {"euler_cfg_pp", "", "flow_rule",
-       "Euler CFG++ (stable-diffusion.cpp sample_euler_cfg_pp, ComfyUI's); needs the unconditional prediction; "
+       "Euler CFG++ (stable-diffusion.cpp sample_euler_cfg_pp, ComfyUI's); needs the unconditional "
+       "prediction; "
        "1 call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
          euler_cfg_pp m;
@@ -7888,7 +7915,8 @@ inline const std::vector<method_entry>& menu_table() {
          return m;
        }},
       {"euler_ge", "gradient_estimation", "gamma eta s_noise",
-       "gradient estimation (stable-diffusion.cpp sample_gradient_estimation, its extra arg gamma); 1 call/step",
+       "gradient estimation (stable-diffusion.cpp sample_gradient_estimation, its extra arg gamma); 1 "
+       "call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
          euler_ge m = parse_eta<euler_ge>(o);
          m.gamma = o.real("gamma", m.gamma);
@@ -7899,7 +7927,7 @@ inline const std::vector<method_entry>& menu_table() {
        [](const key_value_options& o, std::string_view spelling) -> method_variant {
          dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
          m.solver = o.choice("solver", "midpoint", {"midpoint", "heun"}) == "heun" ? sde_solver::heun
-                                                                                    : sde_solver::midpoint;
+                                                                                   : sde_solver::midpoint;
          m.flow = parse_flow_rule(o, flow_rule_of(spelling, "dpmpp_2m_sde"));
          return m;
        }},
@@ -7921,9 +7949,12 @@ inline const std::vector<method_entry>& menu_table() {
          return m;
        }},
       {"res_multistep_ancestral", "", "eta s_noise",
-       "RES multistep with ancestral noise (ComfyUI res_multistep_ancestral, stable-diffusion.cpp's eta path); "
+       "RES multistep with ancestral noise (ComfyUI res_multistep_ancestral, stable-diffusion.cpp's eta "
+       "path); "
        "1 call/step, noise",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<res_multistep_ancestral>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<res_multistep_ancestral>(o);
+       }},
       {"dpm++2m_sde_heun", "dpmpp_2m_sde_heun", "eta s_noise flow_rule",
        "DPM-Solver++(2M) SDE with the heun solver (ComfyUI dpmpp_2m_sde_heun); 1 call/step, noise",
        [](const key_value_options& o, std::string_view) -> method_variant {
@@ -7941,7 +7972,9 @@ inline const std::vector<method_entry>& menu_table() {
        }},
       {"dpm++3m_sde", "dpmpp_3m_sde", "eta s_noise",
        "DPM-Solver++(3M) SDE (k-diffusion sample_dpmpp_3m_sde); 1 call/step, noise",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<dpmpp_3m_sde>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<dpmpp_3m_sde>(o);
+       }},
       {"unipc", "uni_pc_bh2", "order lower_order_final corrector",
        "UniPC, B(h) = e^h − 1 (diffusers UniPCMultistepScheduler, ComfyUI uni_pc_bh2); 1 call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
@@ -8061,7 +8094,7 @@ namespace stork {
 /// The C++17 spelling of the `VelocityField` concept:
 /// `static_assert(stork::is_velocity_field_v<decltype(f), std::vector<double>>);`
 template <class F, class S>
-inline constexpr bool is_velocity_field_v = is_state_v<S> && std::is_invocable_v<F&, const S&, double, S&>;
+inline constexpr bool is_velocity_field_v = is_state_v<S>&& std::is_invocable_v<F&, const S&, double, S&>;
 
 #if STORK_HAS_CPP20
 /// @brief The concept of `is_velocity_field_v<F, S>`.
@@ -8163,7 +8196,7 @@ template <class F>
 using field_param_t = remove_cvref_t<decltype(std::declval<const F&>().param())>;
 template <class F>
 inline constexpr bool parameterised_field =
-    is_detected_v<field_model_t, F> && is_parameterisation_v<detected_t<field_param_t, F>>;
+    is_detected_v<field_model_t, F>&& is_parameterisation_v<detected_t<field_param_t, F>>;
 
 }  // namespace detail
 }  // namespace stork
@@ -8347,8 +8380,9 @@ class scheduler {
   /// @brief The x̂₀ preview of a model output `out` at (x, time()): dst = c·x + d·out (one pass). For
   /// DPM-Solver++/UniPC this is the data prediction they step with; STORK and the others do not need it.
   void denoised(const S& out, const S& x, S& dst) {
-    static_assert(detail::has_denoise<P>,
-                  "stork: scheduler::denoised needs a parameterisation with denoise(t): stork::model<Process>");
+    static_assert(
+        detail::has_denoise<P>,
+        "stork: scheduler::denoised needs a parameterisation with denoise(t): stork::model<Process>");
     const affine_velocity c = param_.denoise(time());
     detail::comb<2>(ops_, dst, {c.state, c.output}, {&x, &out});
   }
@@ -8531,8 +8565,8 @@ namespace stork {
 /// virtual call each.
 ///
 /// Made by `make_scheduler(any_method, times, x, ...)`; the typed scheduler of the chosen method lives inside
-/// (allocated once, by the constructor), so a step computes exactly what the typed loop computes, bit for bit,
-/// and allocates nothing. Usage is the typed loop's:
+/// (allocated once, by the constructor), so a step computes exactly what the typed loop computes, bit for
+/// bit, and allocates nothing. Usage is the typed loop's:
 /// @code
 /// auto sch = stork::make_scheduler(stork::method_from_name("dpm++2m", ""), sigmas, x, stork::ve{});
 /// while (!sch.done()) { model(x, sch.time(), d); sch.step(d, x); }
@@ -8613,8 +8647,9 @@ class any_scheduler_impl final : public any_scheduler<S>::base {
   S& output_buffer() noexcept override { return sch_.output_buffer(); }
   void step(const S& out, S& x) override {
     if constexpr (cfg_pp)
-      throw error("stork: any_scheduler::step: this CFG++ method needs the unconditional prediction too: call "
-                  "step(out, uncond, x)");
+      throw error(
+          "stork: any_scheduler::step: this CFG++ method needs the unconditional prediction too: call "
+          "step(out, uncond, x)");
     else
       sch_.step(out, x);
   }
@@ -8622,24 +8657,27 @@ class any_scheduler_impl final : public any_scheduler<S>::base {
     if constexpr (cfg_pp)
       sch_.step(out, uncond, x);
     else
-      throw error("stork: any_scheduler::step(out, uncond, x) is for CFG++ methods (euler_cfg_pp, euler_a_cfg_pp): "
-                  "call step(out, x)");
+      throw error(
+          "stork: any_scheduler::step(out, uncond, x) is for CFG++ methods (euler_cfg_pp, euler_a_cfg_pp): "
+          "call step(out, x)");
   }
   void step_zero_copy(S& x) override { sch_.step(x); }
   S& unconditional_buffer() override {
     if constexpr (cfg_pp)
       return sch_.unconditional_buffer();
     else
-      throw error("stork: any_scheduler::unconditional_buffer() exists for CFG++ methods (euler_cfg_pp, "
-                  "euler_a_cfg_pp) only");
+      throw error(
+          "stork: any_scheduler::unconditional_buffer() exists for CFG++ methods (euler_cfg_pp, "
+          "euler_a_cfg_pp) only");
   }
   bool needs_unconditional() const noexcept override { return cfg_pp; }
   void denoised(const S& out, const S& x, S& dst) override {
     if constexpr (has_denoise<P>)
       sch_.denoised(out, x, dst);
     else
-      throw error("stork: any_scheduler::denoised: the model's parameterisation has no x̂₀ (pass a process or "
-                  "stork::model<Process>)");
+      throw error(
+          "stork: any_scheduler::denoised: the model's parameterisation has no x̂₀ (pass a process or "
+          "stork::model<Process>)");
   }
 
  private:
@@ -8677,14 +8715,16 @@ struct absent_noise {
 /// @par Cost: the typed scheduler's temporaries plus one heap allocation (the scheduler itself), all in the
 /// constructor.
 template <class S, class... Args>
-any_scheduler<S> make_scheduler(const any_method& method, span<const double> times, const S& x, Args&&... args) {
+any_scheduler<S> make_scheduler(const any_method& method, span<const double> times, const S& x,
+                                Args&&... args) {
   using namespace detail;
   check_arguments<S, /*allow_param=*/true, /*allow_observer=*/false, Args...>();
   auto param = as_parameterisation(pick<arg_kind::param, S>(flow_velocity{}, std::forward<Args>(args)...));
   using P = remove_cvref_t<decltype(param)>;
-  static_assert(menu_parameterisation_v<P>,
-                "stork: a method chosen at run time needs a noise process or stork::model<Process> (or a plain "
-                "flow velocity)");
+  static_assert(
+      menu_parameterisation_v<P>,
+      "stork: a method chosen at run time needs a noise process or stork::model<Process> (or a plain "
+      "flow velocity)");
   auto ops = pick_ops<S>(std::forward<Args>(args)...);
   using Ops = remove_cvref_t<decltype(ops)>;
   auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
@@ -8738,9 +8778,10 @@ stats integrate(const any_method& method, F&& f, S& x, span<const double> times,
       constexpr bool two_outputs = std::is_invocable_v<Model&, const S&, double, S&, S&>;
       if constexpr (needs_unconditional_v<M> != two_outputs) {
         throw error("stork: integrate: the method " + std::string(method.name()) +
-                    (two_outputs ? " takes one model output: pass a model f(x, t, out)"
-                                 : " is a CFG++ method: pass a model f(x, t, out, uncond) that also writes the "
-                                   "unconditional prediction"));
+                    (two_outputs
+                         ? " takes one model output: pass a model f(x, t, out)"
+                         : " is a CFG++ method: pass a model f(x, t, out, uncond) that also writes the "
+                           "unconditional prediction"));
       } else if constexpr (is_stochastic_v<M>) {
         if constexpr (std::is_same_v<Noise, no_noise>) {
           if (adds_noise(m)) missing_noise("integrate", method.name());
@@ -9061,7 +9102,7 @@ template <class S>
 using size_member_t = decltype(std::declval<S&>().size());
 template <class S>
 inline constexpr bool contiguous_floating =
-    is_detected_v<size_member_t, S> && std::is_floating_point_v<detected_t<data_element_t, S>>;
+    is_detected_v<size_member_t, S>&& std::is_floating_point_v<detected_t<data_element_t, S>>;
 }  // namespace detail
 
 /// @brief A seeded stream of independent standard-normal draws: `noise(out)` fills `out` with the next
@@ -9351,6 +9392,259 @@ inline std::vector<double> exponential_sigmas(int steps, const exponential_sched
 
 }  // namespace stork
 // ---- end stork/schedule/exponential_sigmas.hpp
+
+// ---- begin stork/schedule/flow_sigmas.hpp
+/// @file
+/// @brief `stork::flow_sigmas`: the flow-matching sigma grid of diffusers' FlowMatchEulerDiscreteScheduler
+/// and its options (static and dynamic shift, shift_terminal, karras / exponential / beta spacing,
+/// sigma_last, custom lists).
+
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace stork {
+
+/// @brief Formula of the dynamic (resolution-dependent) shift with parameter μ (diffusers'
+/// `time_shift_type`).
+enum class time_shift {
+  exponential,  ///< σ = e^μ / (e^μ + (1/u − 1)), the same map as a static shift S = e^μ (SD3, Flux)
+  linear        ///< σ = μ / (μ + (1/u − 1)), the same map as a static shift S = μ; needs μ > 0
+};
+
+/// @brief How the sigmas are spread between the shifted end points σ_0 and σ_{N−1}.
+enum class sigma_spacing {
+  linear,  ///< the shifted grid itself (diffusers' default)
+  karras,  ///< (σ_max^{1/ρ} + r(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, r = linspace(0, 1, N) (`use_karras_sigmas`)
+  exponential,  ///< uniform in log σ (`use_exponential_sigmas`)
+  beta          ///< σ_min + I⁻¹_{α,β}(1 − i/(N−1))·(σ_max − σ_min) (`use_beta_sigmas`)
+};
+
+/// @brief Options of `flow_sigmas`. The defaults reproduce diffusers' FlowMatchEulerDiscreteScheduler
+/// (shift 1, 1000 training steps), double shift of σ_min included.
+///
+/// Every field is validated on each call, used by the chosen options or not.
+struct flow_schedule {
+  /// Static shift S: σ = S·u / (1 + (S − 1)·u). S > 0, finite. Ignored when `mu` is set.
+  double shift = 1.0;
+  /// Dynamic (resolution-dependent) shift μ, diffusers' `use_dynamic_shifting` with `mu`; when set,
+  /// `shift` is ignored and the training σ_min is not shifted (as in diffusers).
+  std::optional<double> mu = std::nullopt;
+  /// Formula used with `mu`.
+  stork::time_shift time_shift = stork::time_shift::exponential;
+  /// Spacing applied after the shift (and the `shift_terminal` stretch).
+  stork::sigma_spacing spacing = stork::sigma_spacing::linear;
+  /// Karras ρ > 0.
+  double rho = 7.0;
+  /// Parameters α, β > 0 of the beta spacing (diffusers' defaults 0.6, 0.6).
+  double beta_alpha = 0.6, beta_beta = 0.6;
+  /// diffusers' `shift_terminal` t ∈ (0, 1): σ ← 1 − (1 − σ)/k with k such that the last nonzero σ becomes t.
+  std::optional<double> shift_terminal = std::nullopt;
+  /// Number of training timesteps T ≥ 1; the unshifted grid ends at u = 1/T.
+  int num_train_timesteps = 1000;
+  /// true: the grid's low end is F(F(1/T)) (σ_min shifted twice), bit-for-bit the formula of diffusers
+  /// and of the STORK reference; false: the clean grid, whose last nonzero σ is F(1/T).
+  bool diffusers_parity = true;
+  /// Put the last nonzero σ exactly here, 0 < sigma_last < 1 (the unshifted end point is F⁻¹(sigma_last)).
+  /// Needs steps ≥ 2; cannot be combined with `shift_terminal` or a custom `sigmas` list.
+  std::optional<double> sigma_last = std::nullopt;
+  /// A custom list replacing u = linspace(1, u_min, N) (it is shifted like u): strictly decreasing, in
+  /// (0, 1], with exactly `steps` entries.
+  std::vector<double> sigmas = {};
+};
+
+namespace detail {
+
+/// The shift map u ↦ σ of a flow_schedule (static S, or dynamic μ) and its inverse. F(1) = 1 exactly.
+struct flow_shift_map {
+  enum class kind { fixed, exponential, linear } k = kind::fixed;
+  double s = 1.0;       // static shift S
+  double mu = 0.0;      // μ (linear), or
+  double exp_mu = 1.0;  // e^μ (exponential)
+
+  explicit flow_shift_map(const flow_schedule& sc) : s(sc.shift) {
+    if (!sc.mu) return;
+    mu = *sc.mu;
+    k = sc.time_shift == stork::time_shift::linear ? kind::linear : kind::exponential;
+    exp_mu = std::exp(mu);
+  }
+  /// σ = F(u), u ∈ (0, 1]. Static: S·u/(S·u + (1 − u)) (= S·u/(1 + (S − 1)u), exact at u = 1).
+  double operator()(double u) const {
+    if (u == 1.0) return 1.0;
+    switch (k) {
+      case kind::fixed:
+        return s * u / (s * u + (1.0 - u));
+      case kind::exponential:
+        return exp_mu / (exp_mu + (1.0 / u - 1.0));
+      case kind::linear:
+        return mu / (mu + (1.0 / u - 1.0));
+    }
+    return u;
+  }
+  /// u = F⁻¹(σ), σ ∈ (0, 1).
+  double inverse(double sigma) const {
+    switch (k) {
+      case kind::fixed:
+        return sigma / (s * (1.0 - sigma) + sigma);  // σ/(S − (S − 1)σ)
+      case kind::exponential:
+        return 1.0 / (1.0 + exp_mu * (1.0 / sigma - 1.0));
+      case kind::linear:
+        return 1.0 / (1.0 + mu * (1.0 / sigma - 1.0));
+    }
+    return sigma;
+  }
+};
+
+/// Throws unless v is finite and lo < v < hi (open) or lo < v <= hi (`closed_hi`).
+inline void check_flow_range(std::string_view param, double v, double lo, double hi, bool closed_hi,
+                             std::string_view why) {
+  const bool ok = std::isfinite(v) && v > lo && (closed_hi ? v <= hi : v < hi);
+  if (!ok) fail("flow_sigmas", param, v, why);
+}
+
+/// Throws unless sig is finite, positive and strictly decreasing; `stage` says which step produced it.
+inline void check_flow_sigmas(const std::vector<double>& sig, int steps, std::string_view stage) {
+  check_decreasing_sigmas("flow_sigmas", steps, sig, stage,
+                          "check shift, mu, num_train_timesteps and the spacing options");
+}
+
+inline void check_flow_schedule(int steps, const flow_schedule& s) {
+  check_schedule_steps("flow_sigmas", steps, 1);
+  if (!(std::isfinite(s.shift) && s.shift > 0.0))
+    fail("flow_sigmas", "shift", s.shift, "needs a finite shift > 0");
+  if (s.time_shift != stork::time_shift::exponential && s.time_shift != stork::time_shift::linear)
+    fail("flow_sigmas", "time_shift", static_cast<int>(s.time_shift), "not a stork::time_shift value");
+  if (s.mu) {
+    if (!std::isfinite(*s.mu)) fail("flow_sigmas", "mu", *s.mu, "needs a finite mu");
+    if (s.time_shift == stork::time_shift::linear && !(*s.mu > 0.0))
+      fail("flow_sigmas", "mu", *s.mu, "the linear time shift mu/(mu + 1/u - 1) needs mu > 0");
+  }
+  switch (s.spacing) {
+    case sigma_spacing::linear:
+    case sigma_spacing::karras:
+    case sigma_spacing::exponential:
+    case sigma_spacing::beta:
+      break;
+    default:
+      fail("flow_sigmas", "spacing", static_cast<int>(s.spacing), "not a stork::sigma_spacing value");
+  }
+  if (!(std::isfinite(s.rho) && s.rho > 0.0)) fail("flow_sigmas", "rho", s.rho, "needs a finite rho > 0");
+  if (!(std::isfinite(s.beta_alpha) && s.beta_alpha > 0.0))
+    fail("flow_sigmas", "beta_alpha", s.beta_alpha, "needs a finite beta_alpha > 0");
+  if (!(std::isfinite(s.beta_beta) && s.beta_beta > 0.0))
+    fail("flow_sigmas", "beta_beta", s.beta_beta, "needs a finite beta_beta > 0");
+  if (s.shift_terminal)
+    check_flow_range("shift_terminal", *s.shift_terminal, 0.0, 1.0, false, "needs 0 < shift_terminal < 1");
+  if (s.num_train_timesteps < 1)
+    fail("flow_sigmas", "num_train_timesteps", s.num_train_timesteps, "needs num_train_timesteps >= 1");
+  if (s.sigma_last) {
+    check_flow_range("sigma_last", *s.sigma_last, 0.0, 1.0, false, "needs 0 < sigma_last < 1");
+    if (s.shift_terminal)
+      fail("flow_sigmas", "sigma_last", *s.sigma_last,
+           "cannot be combined with shift_terminal = " + describe(*s.shift_terminal) +
+               ", which also sets the last nonzero sigma");
+    if (!s.sigmas.empty())
+      fail("flow_sigmas", "sigma_last", *s.sigma_last, "cannot be combined with a custom sigmas list");
+    if (steps < 2)
+      fail("flow_sigmas", "steps", steps,
+           "sigma_last needs steps >= 2 (with one step the only nonzero sigma is 1)");
+  }
+  if (!s.sigmas.empty()) {
+    if (s.sigmas.size() != static_cast<std::size_t>(steps))
+      fail("flow_sigmas", "steps", steps,
+           "a custom sigmas list needs steps == sigmas.size() = " + std::to_string(s.sigmas.size()));
+    for (std::size_t i = 0; i < s.sigmas.size(); ++i) {
+      const std::string name = "sigmas[" + std::to_string(i) + "]";
+      check_flow_range(name, s.sigmas[i], 0.0, 1.0, true, "custom sigmas must be finite and in (0, 1]");
+      if (i > 0 && !(s.sigmas[i] < s.sigmas[i - 1]))
+        fail("flow_sigmas", name, s.sigmas[i],
+             "custom sigmas must be strictly decreasing, sigmas[" + std::to_string(i - 1) +
+                 "] = " + describe(s.sigmas[i - 1]));
+    }
+  } else if (s.num_train_timesteps == 1 && steps >= 2 && !s.sigma_last) {
+    fail("flow_sigmas", "num_train_timesteps", s.num_train_timesteps,
+         "the training grid ends at u = 1/T = 1, so steps = " + std::to_string(steps) +
+             " >= 2 would repeat sigma = 1");
+  }
+}
+
+}  // namespace detail
+
+/// @brief The flow-matching sigma grid for `steps` = N steps: N + 1 values, strictly decreasing from
+/// σ_0 (1 unless a custom list or spacing says otherwise) to a final 0.
+///
+/// Reproduces diffusers' FlowMatchEulerDiscreteScheduler.set_timesteps (the STORK reference's flow grid,
+/// docs/reference.md §2.1) to 1e-12, in double: u = linspace(1, u_min, N), σ = F(u) with F the static
+/// shift S·u/(1 + (S − 1)u) or the dynamic shift with μ; u_min = F(1/T) (σ_min shifted twice, when
+/// `diffusers_parity` and no μ), 1/T (clean variant, or with μ), F⁻¹(sigma_last), or the custom list
+/// replaces u. Then the `shift_terminal` stretch, then karras / exponential / beta spacing between
+/// σ_0 and σ_{N−1}; 0 is appended. Example: N = 10, S = 3 gives
+/// 1, .96013, .91335, .85769, .79037, .70728, .60215, .46488, .27805, .00893, 0.
+/// @par Cost: O(N); the beta spacing adds about 57 incomplete-beta evaluations (a continued fraction of
+/// O(√max(α, β)) terms) per sigma. Throws stork::error, naming the field, for any invalid option
+/// (steps outside [1, 10⁶] included).
+inline std::vector<double> flow_sigmas(int steps, const flow_schedule& s = {}) {
+  detail::check_flow_schedule(steps, s);
+  const auto n = static_cast<std::size_t>(steps);
+  const detail::flow_shift_map shift(s);
+
+  std::vector<double> u;
+  if (!s.sigmas.empty()) {
+    u = s.sigmas;
+  } else {
+    const double u_train = 1.0 / static_cast<double>(s.num_train_timesteps);
+    double u_min = u_train;  // clean grid; dynamic shift (never at init)
+    if (s.sigma_last)
+      u_min = shift.inverse(*s.sigma_last);  // lands on sigma_last after the shift
+    else if (s.diffusers_parity && !s.mu)
+      u_min = shift(u_train);  // diffusers' σ_min, shifted again below
+    u = detail::linspace(1.0, u_min, n);
+  }
+
+  std::vector<double> sig(n);
+  for (std::size_t i = 0; i < n; ++i) sig[i] = shift(u[i]);
+  if (s.sigma_last) sig[n - 1] = *s.sigma_last;  // F(F⁻¹(σ)) may be off by an ulp
+  detail::check_flow_sigmas(sig, steps, "shifted");
+
+  if (s.shift_terminal) {  // diffusers' stretch_shift_to_terminal
+    if (!(sig[n - 1] < 1.0))
+      detail::fail("flow_sigmas", "steps", steps,
+                   "shift_terminal needs a last nonzero sigma below 1 to stretch (use steps >= 2)");
+    const double scale = (1.0 - sig[n - 1]) / (1.0 - *s.shift_terminal);
+    for (double& v : sig) v = 1.0 - (1.0 - v) / scale;
+    detail::check_flow_sigmas(sig, steps, "stretched");
+  }
+
+  const double hi = sig.front(), lo = sig.back();
+  switch (s.spacing) {
+    case sigma_spacing::linear:
+      break;
+    case sigma_spacing::karras:  // the ramp of karras_sigmas
+      sig = detail::karras_ramp(hi, lo, s.rho, n);
+      break;
+    case sigma_spacing::exponential:  // the ramp of exponential_sigmas
+      sig = detail::log_uniform_ramp(hi, lo, n);
+      break;
+    case sigma_spacing::beta: {
+      const std::vector<double> r = detail::linspace(0.0, 1.0, n);
+      for (std::size_t i = 0; i < n; ++i)
+        sig[i] = lo + detail::incomplete_beta_inverse(s.beta_alpha, s.beta_beta, 1.0 - r[i]) * (hi - lo);
+      break;
+    }
+  }
+  if (s.sigma_last) sig[n - 1] = *s.sigma_last;
+  if (s.spacing != sigma_spacing::linear) detail::check_flow_sigmas(sig, steps, "spaced");
+
+  sig.push_back(0.0);
+  return sig;
+}
+
+}  // namespace stork
+// ---- end stork/schedule/flow_sigmas.hpp
 
 // ---- begin stork/schedule/from_name.hpp
 /// @file
@@ -10649,259 +10943,6 @@ inline std::vector<double> sigmas_from_name(std::string_view name, int steps,
 
 }  // namespace stork
 // ---- end stork/schedule/from_name.hpp
-
-// ---- begin stork/schedule/flow_sigmas.hpp
-/// @file
-/// @brief `stork::flow_sigmas`: the flow-matching sigma grid of diffusers' FlowMatchEulerDiscreteScheduler
-/// and its options (static and dynamic shift, shift_terminal, karras / exponential / beta spacing,
-/// sigma_last, custom lists).
-
-#include <cmath>
-#include <cstddef>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <vector>
-
-
-namespace stork {
-
-/// @brief Formula of the dynamic (resolution-dependent) shift with parameter μ (diffusers'
-/// `time_shift_type`).
-enum class time_shift {
-  exponential,  ///< σ = e^μ / (e^μ + (1/u − 1)), the same map as a static shift S = e^μ (SD3, Flux)
-  linear        ///< σ = μ / (μ + (1/u − 1)), the same map as a static shift S = μ; needs μ > 0
-};
-
-/// @brief How the sigmas are spread between the shifted end points σ_0 and σ_{N−1}.
-enum class sigma_spacing {
-  linear,  ///< the shifted grid itself (diffusers' default)
-  karras,  ///< (σ_max^{1/ρ} + r(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, r = linspace(0, 1, N) (`use_karras_sigmas`)
-  exponential,  ///< uniform in log σ (`use_exponential_sigmas`)
-  beta          ///< σ_min + I⁻¹_{α,β}(1 − i/(N−1))·(σ_max − σ_min) (`use_beta_sigmas`)
-};
-
-/// @brief Options of `flow_sigmas`. The defaults reproduce diffusers' FlowMatchEulerDiscreteScheduler
-/// (shift 1, 1000 training steps), double shift of σ_min included.
-///
-/// Every field is validated on each call, used by the chosen options or not.
-struct flow_schedule {
-  /// Static shift S: σ = S·u / (1 + (S − 1)·u). S > 0, finite. Ignored when `mu` is set.
-  double shift = 1.0;
-  /// Dynamic (resolution-dependent) shift μ, diffusers' `use_dynamic_shifting` with `mu`; when set,
-  /// `shift` is ignored and the training σ_min is not shifted (as in diffusers).
-  std::optional<double> mu = std::nullopt;
-  /// Formula used with `mu`.
-  stork::time_shift time_shift = stork::time_shift::exponential;
-  /// Spacing applied after the shift (and the `shift_terminal` stretch).
-  stork::sigma_spacing spacing = stork::sigma_spacing::linear;
-  /// Karras ρ > 0.
-  double rho = 7.0;
-  /// Parameters α, β > 0 of the beta spacing (diffusers' defaults 0.6, 0.6).
-  double beta_alpha = 0.6, beta_beta = 0.6;
-  /// diffusers' `shift_terminal` t ∈ (0, 1): σ ← 1 − (1 − σ)/k with k such that the last nonzero σ becomes t.
-  std::optional<double> shift_terminal = std::nullopt;
-  /// Number of training timesteps T ≥ 1; the unshifted grid ends at u = 1/T.
-  int num_train_timesteps = 1000;
-  /// true: the grid's low end is F(F(1/T)) (σ_min shifted twice), bit-for-bit the formula of diffusers
-  /// and of the STORK reference; false: the clean grid, whose last nonzero σ is F(1/T).
-  bool diffusers_parity = true;
-  /// Put the last nonzero σ exactly here, 0 < sigma_last < 1 (the unshifted end point is F⁻¹(sigma_last)).
-  /// Needs steps ≥ 2; cannot be combined with `shift_terminal` or a custom `sigmas` list.
-  std::optional<double> sigma_last = std::nullopt;
-  /// A custom list replacing u = linspace(1, u_min, N) (it is shifted like u): strictly decreasing, in
-  /// (0, 1], with exactly `steps` entries.
-  std::vector<double> sigmas = {};
-};
-
-namespace detail {
-
-/// The shift map u ↦ σ of a flow_schedule (static S, or dynamic μ) and its inverse. F(1) = 1 exactly.
-struct flow_shift_map {
-  enum class kind { fixed, exponential, linear } k = kind::fixed;
-  double s = 1.0;       // static shift S
-  double mu = 0.0;      // μ (linear), or
-  double exp_mu = 1.0;  // e^μ (exponential)
-
-  explicit flow_shift_map(const flow_schedule& sc) : s(sc.shift) {
-    if (!sc.mu) return;
-    mu = *sc.mu;
-    k = sc.time_shift == stork::time_shift::linear ? kind::linear : kind::exponential;
-    exp_mu = std::exp(mu);
-  }
-  /// σ = F(u), u ∈ (0, 1]. Static: S·u/(S·u + (1 − u)) (= S·u/(1 + (S − 1)u), exact at u = 1).
-  double operator()(double u) const {
-    if (u == 1.0) return 1.0;
-    switch (k) {
-      case kind::fixed:
-        return s * u / (s * u + (1.0 - u));
-      case kind::exponential:
-        return exp_mu / (exp_mu + (1.0 / u - 1.0));
-      case kind::linear:
-        return mu / (mu + (1.0 / u - 1.0));
-    }
-    return u;
-  }
-  /// u = F⁻¹(σ), σ ∈ (0, 1).
-  double inverse(double sigma) const {
-    switch (k) {
-      case kind::fixed:
-        return sigma / (s * (1.0 - sigma) + sigma);  // σ/(S − (S − 1)σ)
-      case kind::exponential:
-        return 1.0 / (1.0 + exp_mu * (1.0 / sigma - 1.0));
-      case kind::linear:
-        return 1.0 / (1.0 + mu * (1.0 / sigma - 1.0));
-    }
-    return sigma;
-  }
-};
-
-/// Throws unless v is finite and lo < v < hi (open) or lo < v <= hi (`closed_hi`).
-inline void check_flow_range(std::string_view param, double v, double lo, double hi, bool closed_hi,
-                             std::string_view why) {
-  const bool ok = std::isfinite(v) && v > lo && (closed_hi ? v <= hi : v < hi);
-  if (!ok) fail("flow_sigmas", param, v, why);
-}
-
-/// Throws unless sig is finite, positive and strictly decreasing; `stage` says which step produced it.
-inline void check_flow_sigmas(const std::vector<double>& sig, int steps, std::string_view stage) {
-  check_decreasing_sigmas("flow_sigmas", steps, sig, stage,
-                          "check shift, mu, num_train_timesteps and the spacing options");
-}
-
-inline void check_flow_schedule(int steps, const flow_schedule& s) {
-  check_schedule_steps("flow_sigmas", steps, 1);
-  if (!(std::isfinite(s.shift) && s.shift > 0.0))
-    fail("flow_sigmas", "shift", s.shift, "needs a finite shift > 0");
-  if (s.time_shift != stork::time_shift::exponential && s.time_shift != stork::time_shift::linear)
-    fail("flow_sigmas", "time_shift", static_cast<int>(s.time_shift), "not a stork::time_shift value");
-  if (s.mu) {
-    if (!std::isfinite(*s.mu)) fail("flow_sigmas", "mu", *s.mu, "needs a finite mu");
-    if (s.time_shift == stork::time_shift::linear && !(*s.mu > 0.0))
-      fail("flow_sigmas", "mu", *s.mu, "the linear time shift mu/(mu + 1/u - 1) needs mu > 0");
-  }
-  switch (s.spacing) {
-    case sigma_spacing::linear:
-    case sigma_spacing::karras:
-    case sigma_spacing::exponential:
-    case sigma_spacing::beta:
-      break;
-    default:
-      fail("flow_sigmas", "spacing", static_cast<int>(s.spacing), "not a stork::sigma_spacing value");
-  }
-  if (!(std::isfinite(s.rho) && s.rho > 0.0)) fail("flow_sigmas", "rho", s.rho, "needs a finite rho > 0");
-  if (!(std::isfinite(s.beta_alpha) && s.beta_alpha > 0.0))
-    fail("flow_sigmas", "beta_alpha", s.beta_alpha, "needs a finite beta_alpha > 0");
-  if (!(std::isfinite(s.beta_beta) && s.beta_beta > 0.0))
-    fail("flow_sigmas", "beta_beta", s.beta_beta, "needs a finite beta_beta > 0");
-  if (s.shift_terminal)
-    check_flow_range("shift_terminal", *s.shift_terminal, 0.0, 1.0, false, "needs 0 < shift_terminal < 1");
-  if (s.num_train_timesteps < 1)
-    fail("flow_sigmas", "num_train_timesteps", s.num_train_timesteps, "needs num_train_timesteps >= 1");
-  if (s.sigma_last) {
-    check_flow_range("sigma_last", *s.sigma_last, 0.0, 1.0, false, "needs 0 < sigma_last < 1");
-    if (s.shift_terminal)
-      fail("flow_sigmas", "sigma_last", *s.sigma_last,
-           "cannot be combined with shift_terminal = " + describe(*s.shift_terminal) +
-               ", which also sets the last nonzero sigma");
-    if (!s.sigmas.empty())
-      fail("flow_sigmas", "sigma_last", *s.sigma_last, "cannot be combined with a custom sigmas list");
-    if (steps < 2)
-      fail("flow_sigmas", "steps", steps,
-           "sigma_last needs steps >= 2 (with one step the only nonzero sigma is 1)");
-  }
-  if (!s.sigmas.empty()) {
-    if (s.sigmas.size() != static_cast<std::size_t>(steps))
-      fail("flow_sigmas", "steps", steps,
-           "a custom sigmas list needs steps == sigmas.size() = " + std::to_string(s.sigmas.size()));
-    for (std::size_t i = 0; i < s.sigmas.size(); ++i) {
-      const std::string name = "sigmas[" + std::to_string(i) + "]";
-      check_flow_range(name, s.sigmas[i], 0.0, 1.0, true, "custom sigmas must be finite and in (0, 1]");
-      if (i > 0 && !(s.sigmas[i] < s.sigmas[i - 1]))
-        fail("flow_sigmas", name, s.sigmas[i],
-             "custom sigmas must be strictly decreasing, sigmas[" + std::to_string(i - 1) +
-                 "] = " + describe(s.sigmas[i - 1]));
-    }
-  } else if (s.num_train_timesteps == 1 && steps >= 2 && !s.sigma_last) {
-    fail("flow_sigmas", "num_train_timesteps", s.num_train_timesteps,
-         "the training grid ends at u = 1/T = 1, so steps = " + std::to_string(steps) +
-             " >= 2 would repeat sigma = 1");
-  }
-}
-
-}  // namespace detail
-
-/// @brief The flow-matching sigma grid for `steps` = N steps: N + 1 values, strictly decreasing from
-/// σ_0 (1 unless a custom list or spacing says otherwise) to a final 0.
-///
-/// Reproduces diffusers' FlowMatchEulerDiscreteScheduler.set_timesteps (the STORK reference's flow grid,
-/// docs/reference.md §2.1) to 1e-12, in double: u = linspace(1, u_min, N), σ = F(u) with F the static
-/// shift S·u/(1 + (S − 1)u) or the dynamic shift with μ; u_min = F(1/T) (σ_min shifted twice, when
-/// `diffusers_parity` and no μ), 1/T (clean variant, or with μ), F⁻¹(sigma_last), or the custom list
-/// replaces u. Then the `shift_terminal` stretch, then karras / exponential / beta spacing between
-/// σ_0 and σ_{N−1}; 0 is appended. Example: N = 10, S = 3 gives
-/// 1, .96013, .91335, .85769, .79037, .70728, .60215, .46488, .27805, .00893, 0.
-/// @par Cost: O(N); the beta spacing adds about 57 incomplete-beta evaluations (a continued fraction of
-/// O(√max(α, β)) terms) per sigma. Throws stork::error, naming the field, for any invalid option
-/// (steps outside [1, 10⁶] included).
-inline std::vector<double> flow_sigmas(int steps, const flow_schedule& s = {}) {
-  detail::check_flow_schedule(steps, s);
-  const auto n = static_cast<std::size_t>(steps);
-  const detail::flow_shift_map shift(s);
-
-  std::vector<double> u;
-  if (!s.sigmas.empty()) {
-    u = s.sigmas;
-  } else {
-    const double u_train = 1.0 / static_cast<double>(s.num_train_timesteps);
-    double u_min = u_train;  // clean grid; dynamic shift (never at init)
-    if (s.sigma_last)
-      u_min = shift.inverse(*s.sigma_last);  // lands on sigma_last after the shift
-    else if (s.diffusers_parity && !s.mu)
-      u_min = shift(u_train);  // diffusers' σ_min, shifted again below
-    u = detail::linspace(1.0, u_min, n);
-  }
-
-  std::vector<double> sig(n);
-  for (std::size_t i = 0; i < n; ++i) sig[i] = shift(u[i]);
-  if (s.sigma_last) sig[n - 1] = *s.sigma_last;  // F(F⁻¹(σ)) may be off by an ulp
-  detail::check_flow_sigmas(sig, steps, "shifted");
-
-  if (s.shift_terminal) {  // diffusers' stretch_shift_to_terminal
-    if (!(sig[n - 1] < 1.0))
-      detail::fail("flow_sigmas", "steps", steps,
-                   "shift_terminal needs a last nonzero sigma below 1 to stretch (use steps >= 2)");
-    const double scale = (1.0 - sig[n - 1]) / (1.0 - *s.shift_terminal);
-    for (double& v : sig) v = 1.0 - (1.0 - v) / scale;
-    detail::check_flow_sigmas(sig, steps, "stretched");
-  }
-
-  const double hi = sig.front(), lo = sig.back();
-  switch (s.spacing) {
-    case sigma_spacing::linear:
-      break;
-    case sigma_spacing::karras:  // the ramp of karras_sigmas
-      sig = detail::karras_ramp(hi, lo, s.rho, n);
-      break;
-    case sigma_spacing::exponential:  // the ramp of exponential_sigmas
-      sig = detail::log_uniform_ramp(hi, lo, n);
-      break;
-    case sigma_spacing::beta: {
-      const std::vector<double> r = detail::linspace(0.0, 1.0, n);
-      for (std::size_t i = 0; i < n; ++i)
-        sig[i] = lo + detail::incomplete_beta_inverse(s.beta_alpha, s.beta_beta, 1.0 - r[i]) * (hi - lo);
-      break;
-    }
-  }
-  if (s.sigma_last) sig[n - 1] = *s.sigma_last;
-  if (s.spacing != sigma_spacing::linear) detail::check_flow_sigmas(sig, steps, "spaced");
-
-  sig.push_back(0.0);
-  return sig;
-}
-
-}  // namespace stork
-// ---- end stork/schedule/flow_sigmas.hpp
 
 // ---- begin stork/schedule/use_flow_sigmas.hpp
 /// @file

@@ -34,14 +34,17 @@ struct host_tensor {
 
 template <>
 struct stork::state_ops<host_tensor> {
-  static host_tensor make_like(const host_tensor& x) { return host_tensor{std::vector<float>(x.data.size())}; }
+  static host_tensor make_like(const host_tensor& x) {
+    return host_tensor{std::vector<float>(x.data.size())};
+  }
   static std::size_t size(const host_tensor& x) { return x.data.size(); }
   static bool all_finite(const host_tensor& x) {
     for (float v : x.data)
       if (!std::isfinite(v)) return false;
     return true;
   }
-  static void lincomb(host_tensor& out, stork::span<const double> a, stork::span<const host_tensor* const> x) {
+  static void lincomb(host_tensor& out, stork::span<const double> a,
+                      stork::span<const host_tensor* const> x) {
     for (std::size_t i = 0; i < out.data.size(); ++i) {
       double acc = 0.0;
       for (std::size_t k = 0; k < a.size(); ++k) acc += a[k] * static_cast<double>(x[k]->data[i]);
@@ -90,7 +93,9 @@ std::string bits(const S& x) {
 
 /// The model conventions: which process, how to call the exact model, which grid, the exact answer.
 enum class convention { flow, ve, vp };
-const char* name_of(convention c) { return c == convention::flow ? "flow" : c == convention::ve ? "ve" : "vp"; }
+const char* name_of(convention c) {
+  return c == convention::flow ? "flow" : c == convention::ve ? "ve" : "vp";
+}
 
 const stork::vp_linear vp_process{};  // β from 0.1 to 20: the reference's VP path
 
@@ -114,7 +119,8 @@ void exact_model(convention c, const S& x, double t, S& out) {
     } else if (c == convention::ve) {
       o = mu + spread * spread / (spread * spread + t * t) * (xi - mu);
     } else {
-      const double al = vp_process.alpha(t), sg = vp_process.sigma(t), var = al * al * spread * spread + sg * sg;
+      const double al = vp_process.alpha(t), sg = vp_process.sigma(t),
+                   var = al * al * spread * spread + sg * sg;
       o = sg / var * (xi - al * mu);
     }
     elems(out)[i] = static_cast<float>(o);
@@ -188,11 +194,11 @@ void run_methods() {
     if (name == "stork4") options = {"stages=5", "stages=5,derivative_order=3", "stages=5,variant=reference"};
     for (const std::string& o : options) {
       const stork::any_method m = stork::method_from_name(name, o);
-      // First-order or heuristic rules (sd.cpp's lms with its history shift, dpm++2mv2's weights, CFG++ with the
-      // stand-in unconditional prediction, res_multistep's start from VP's first τ, tcd on raw flow σ as
+      // First-order or heuristic rules (sd.cpp's lms with its history shift, dpm++2mv2's weights, CFG++ with
+      // the stand-in unconditional prediction, res_multistep's start from VP's first τ, tcd on raw flow σ as
       // stable-diffusion.cpp runs it) get a sanity bound only.
-      const bool loose = name == "dpm++2mv2" || name == "lms" || name == "euler_cfg_pp" || name == "res_multistep" ||
-                         name == "tcd";
+      const bool loose = name == "dpm++2mv2" || name == "lms" || name == "euler_cfg_pp" ||
+                         name == "res_multistep" || name == "tcd";
       const double tolerance = loose ? 0.4 : name == "euler" || name == "ddim_trailing" ? 0.2 : 0.1;
       const std::string label = o.empty() ? name : name + " (" + o + ")";
       for (convention c : {convention::flow, convention::ve, convention::vp}) {
@@ -225,8 +231,10 @@ void run_catalogue() {
   using vec = std::vector<float>;
   auto velocity = [](const vec& x, double t, vec& v) { exact_model(convention::flow, x, t, v); };
   const std::vector<double> good = stork::flow_sigmas(8, stork::flow_schedule{});
-  expect_error("empty grid", [&](vec& x) { stork::integrate(stork::euler{}, velocity, x, std::vector<double>{}); });
-  expect_error("one-point grid", [&](vec& x) { stork::integrate(stork::heun{}, velocity, x, std::vector<double>{1.0}); });
+  expect_error("empty grid",
+               [&](vec& x) { stork::integrate(stork::euler{}, velocity, x, std::vector<double>{}); });
+  expect_error("one-point grid",
+               [&](vec& x) { stork::integrate(stork::heun{}, velocity, x, std::vector<double>{1.0}); });
   expect_error("non-monotone grid", [&](vec& x) {
     stork::integrate(stork::stork4{}, velocity, x, std::vector<double>{1.0, 0.5, 0.7, 0.0});
   });
@@ -249,16 +257,20 @@ void run_catalogue() {
     stork::integrate(m, velocity, x, good);
   });
   expect_error("model writes NaN", [&](vec& x) {
-    stork::integrate(stork::unipc{}, [](const vec&, double, vec& v) { v.assign(v.size(), std::nanf("")); }, x, good);
+    stork::integrate(
+        stork::unipc{}, [](const vec&, double, vec& v) { v.assign(v.size(), std::nanf("")); }, x, good);
   });
   expect_error("model resizes its output", [&](vec& x) {
-    stork::integrate(stork::ipndm{}, [](const vec&, double, vec& v) { v.resize(v.size() + 1); }, x, good);
+    stork::integrate(
+        stork::ipndm{}, [](const vec&, double, vec& v) { v.resize(v.size() + 1); }, x, good);
   });
   expect_error("model throws", [&](vec& x) {
     try {
-      stork::integrate(stork::stork2{}, [](const vec&, double, vec&) { throw std::runtime_error("engine"); }, x, good);
+      stork::integrate(
+          stork::stork2{}, [](const vec&, double, vec&) { throw std::runtime_error("engine"); }, x, good);
     } catch (const std::runtime_error& e) {
-      if (dynamic_cast<const stork::error*>(&e) == nullptr) throw stork::error(std::string("passed through: ") + e.what());
+      if (dynamic_cast<const stork::error*>(&e) == nullptr)
+        throw stork::error(std::string("passed through: ") + e.what());
       throw;
     }
   });
@@ -269,11 +281,13 @@ void run_catalogue() {
                      stork::normal_noise(1));
   });
   expect_error("noise writes NaN", [&](vec& x) {
-    stork::integrate(stork::dpmpp_2m_sde{}, stork::field(velocity, stork::rectified_flow{}, stork::prediction::velocity),
-                     x, good, [](vec& z) { z.assign(z.size(), std::nanf("")); });
+    stork::integrate(stork::dpmpp_2m_sde{},
+                     stork::field(velocity, stork::rectified_flow{}, stork::prediction::velocity), x, good,
+                     [](vec& z) { z.assign(z.size(), std::nanf("")); });
   });
   expect_error("VE grid into a VP process", [&](vec& x) {
-    auto sch = stork::make_scheduler(stork::euler{}, stork::karras_sigmas(4, stork::karras_schedule{}), x, vp_process);
+    auto sch = stork::make_scheduler(stork::euler{}, stork::karras_sigmas(4, stork::karras_schedule{}), x,
+                                     vp_process);
     (void)sch;
   });
   expect_error("scheduler step after done", [&](vec& x) {

@@ -55,17 +55,17 @@ inline auto all_methods() {
 /// sources of the cross-cutting tests (called without the interval); its Brownian tree is tested in
 /// menu_cfgpp_test.
 inline auto stochastic_methods() {
-  return std::make_tuple(named("euler_ancestral", stork::euler_ancestral{}),
-                         named("dpmpp_2m_sde", stork::dpmpp_2m_sde{}),
-                         named("dpmpp_2m_sde heun", stork::dpmpp_2m_sde{.solver = stork::sde_solver::heun}),
-                         named("dpmpp_3m_sde", stork::dpmpp_3m_sde{}),
-                         named("ddim_trailing eta 1", stork::ddim_trailing{.eta = 1.0}),
-                         named("dpmpp_2s_ancestral", stork::dpmpp_2s_ancestral{}),
-                         named("res_2s eta 1", stork::res_2s{.eta = 1.0}), named("er_sde", stork::er_sde{}),
-                         named("lcm", stork::lcm{}), named("tcd eta 0.3", stork::tcd{.eta = 0.3}),
-                         named("res_multistep_ancestral", stork::res_multistep_ancestral{}),
-                         named("dpmpp_2m_sde sd.cpp flow rule", stork::dpmpp_2m_sde{.flow = stork::flow_rule::sd_cpp}),
-                         named("dpmpp_2m_sde_bt", stork::dpmpp_2m_sde_bt{}), named("euler_ge", stork::euler_ge{.eta = 1.0}));
+  return std::make_tuple(
+      named("euler_ancestral", stork::euler_ancestral{}), named("dpmpp_2m_sde", stork::dpmpp_2m_sde{}),
+      named("dpmpp_2m_sde heun", stork::dpmpp_2m_sde{.solver = stork::sde_solver::heun}),
+      named("dpmpp_3m_sde", stork::dpmpp_3m_sde{}),
+      named("ddim_trailing eta 1", stork::ddim_trailing{.eta = 1.0}),
+      named("dpmpp_2s_ancestral", stork::dpmpp_2s_ancestral{}),
+      named("res_2s eta 1", stork::res_2s{.eta = 1.0}), named("er_sde", stork::er_sde{}),
+      named("lcm", stork::lcm{}), named("tcd eta 0.3", stork::tcd{.eta = 0.3}),
+      named("res_multistep_ancestral", stork::res_multistep_ancestral{}),
+      named("dpmpp_2m_sde sd.cpp flow rule", stork::dpmpp_2m_sde{.flow = stork::flow_rule::sd_cpp}),
+      named("dpmpp_2m_sde_bt", stork::dpmpp_2m_sde_bt{}), named("euler_ge", stork::euler_ge{.eta = 1.0}));
 }
 
 /// The CFG++ methods, whose model has two outputs (the guided and the unconditional prediction: step(out,

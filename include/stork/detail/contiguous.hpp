@@ -19,9 +19,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include "stork/detail/span.hpp"
 #include <type_traits>
 #include <utility>
+#include "stork/detail/span.hpp"
 
 namespace stork::detail {
 
@@ -134,8 +134,7 @@ void lincomb_blocked(T* out, std::size_t n, span<const double> a, span<Ptr const
 
 /// Dispatch on the number of terms; `data(xs[k])` yields the k-th input's pointer.
 template <class T, class Ptr, class Data>
-void lincomb_contiguous(T* out, std::size_t n, span<const double> a, span<Ptr const> xs,
-                        Data data) {
+void lincomb_contiguous(T* out, std::size_t n, span<const double> a, span<Ptr const> xs, Data data) {
   constexpr std::size_t max_fixed = 8;
   const T* p[max_fixed];
   const std::size_t terms = a.size();

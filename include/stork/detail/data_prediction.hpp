@@ -8,10 +8,10 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
-#include "stork/detail/span.hpp"
 #include <string>
 #include <string_view>
 #include <vector>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/grid.hpp"
 #include "stork/detail/history_ring.hpp"
@@ -29,8 +29,8 @@ namespace stork::detail {
 /// `stork::model<Process>` (every process and prediction) and `flow_velocity` (read as rectified flow:
 /// α = 1 − σ, x̂₀ = x − σv) qualify.
 template <class P>
-inline constexpr bool is_data_prediction_v =
-    has_denoise<P> && is_detected_convertible_v<double, alpha_t, P> && is_detected_convertible_v<double, sigma_t, P>;
+inline constexpr bool is_data_prediction_v = has_denoise<P>&& is_detected_convertible_v<double, alpha_t, P>&&
+    is_detected_convertible_v<double, sigma_t, P>;
 #if STORK_HAS_CPP20
 template <class P>
 concept DataPrediction = is_data_prediction_v<P>;

@@ -6,9 +6,9 @@
 #include <array>
 #include <cstddef>
 #include <optional>
-#include "stork/detail/span.hpp"
 #include <string_view>
 #include <vector>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/grid.hpp"
 #include "stork/detail/velocity.hpp"

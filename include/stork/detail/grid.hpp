@@ -4,10 +4,10 @@
 
 #include <cmath>
 #include <cstddef>
-#include "stork/detail/span.hpp"
 #include <string>
 #include <string_view>
 #include <vector>
+#include "stork/detail/span.hpp"
 
 #include "stork/error.hpp"
 

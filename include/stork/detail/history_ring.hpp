@@ -5,8 +5,8 @@
 
 #include <array>
 #include <cstddef>
-#include "stork/detail/span.hpp"
 #include <vector>
+#include "stork/detail/span.hpp"
 
 #include "stork/state.hpp"
 

@@ -5,9 +5,9 @@
 
 #include <cmath>
 #include <cstddef>
-#include "stork/detail/span.hpp"
 #include <string>
 #include <string_view>
+#include "stork/detail/span.hpp"
 
 #include "stork/error.hpp"
 

@@ -49,9 +49,10 @@ class span {
   template <std::size_t N>
   constexpr span(T (&a)[N]) noexcept : data_(a), size_(N) {}
   /// From a std::array, std::vector or any contiguous container whose element pointer converts to T*.
-  template <class C, class = std::enable_if_t<!std::is_array_v<std::remove_reference_t<C>> &&
-                                              !std::is_same_v<std::decay_t<C>, span> &&
-                                              convertible<data_of<std::remove_reference_t<C>>>>,
+  template <class C,
+            class = std::enable_if_t<!std::is_array_v<std::remove_reference_t<C>> &&
+                                     !std::is_same_v<std::decay_t<C>, span> &&
+                                     convertible<data_of<std::remove_reference_t<C>>>>,
             class = decltype(std::size(std::declval<C&>()))>
   constexpr span(C&& c) noexcept(noexcept(std::data(c))) : data_(std::data(c)), size_(std::size(c)) {}
 

@@ -8,10 +8,10 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
-#include "stork/detail/span.hpp"
 #include <string>
 #include <type_traits>
 #include <vector>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/explicit_rk.hpp"
 #include "stork/detail/grid.hpp"

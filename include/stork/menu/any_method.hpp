@@ -60,11 +60,11 @@ bool adds_noise(const M& m) noexcept {
 }
 
 /// Every method type of the menu (one alternative each).
-using method_variant = std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm,
-                                    euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, dpmpp_2s_ancestral, ddim_trailing,
-                                    res_2s, er_sde, lcm, tcd, dpm2, dpmpp_2m_v2, res_multistep,
-                                    res_multistep_ancestral, lms, euler_cfg_pp, euler_a_cfg_pp, euler_ge,
-                                    dpmpp_2m_sde_bt>;
+using method_variant =
+    std::variant<euler, heun, rkg2, rock4, stork2, stork4, dpmpp_2m, dpmpp_3m, unipc, ipndm, euler_ancestral,
+                 dpmpp_2m_sde, dpmpp_3m_sde, dpmpp_2s_ancestral, ddim_trailing, res_2s, er_sde, lcm, tcd,
+                 dpm2, dpmpp_2m_v2, res_multistep, res_multistep_ancestral, lms, euler_cfg_pp, euler_a_cfg_pp,
+                 euler_ge, dpmpp_2m_sde_bt>;
 }  // namespace detail
 
 /// @brief A method chosen at run time: one of the library's method types with its options, and its
@@ -86,14 +86,17 @@ class any_method {
   /// (a stochastic method with `eta = 0` adds none).
   bool stochastic() const noexcept {
     return std::visit(
-        [](const auto& m) { return detail::is_stochastic_v<detail::remove_cvref_t<decltype(m)>> && detail::adds_noise(m); },
+        [](const auto& m) {
+          return detail::is_stochastic_v<detail::remove_cvref_t<decltype(m)>> && detail::adds_noise(m);
+        },
         method_);
   }
   /// True for the CFG++ methods, whose step takes the unconditional prediction too (`step(out, uncond, x)`,
   /// a model `f(x, t, out, uncond)` for `integrate`).
   bool needs_unconditional() const noexcept {
     return std::visit(
-        [](const auto& m) { return detail::needs_unconditional_v<detail::remove_cvref_t<decltype(m)>>; }, method_);
+        [](const auto& m) { return detail::needs_unconditional_v<detail::remove_cvref_t<decltype(m)>>; },
+        method_);
   }
   /// Calls `f(method)` with the typed method (`std::visit`).
   template <class F>
@@ -125,8 +128,9 @@ struct method_entry {
 namespace detail {
 
 inline stork::variant parse_variant(const key_value_options& o) {
-  return o.choice("variant", "corrected", {"corrected", "reference"}) == "reference" ? stork::variant::reference
-                                                                                     : stork::variant::corrected;
+  return o.choice("variant", "corrected", {"corrected", "reference"}) == "reference"
+             ? stork::variant::reference
+             : stork::variant::corrected;
 }
 inline stork::extrapolate parse_extrapolate(const key_value_options& o) {
   return o.choice("extrapolate", "model_output", {"model_output", "velocity"}) == "velocity"
@@ -196,25 +200,35 @@ inline ipndm parse_ipndm(const key_value_options& o, ipndm_coefficients fallback
 /// The menu, in stable-diffusion.cpp's order, then the methods only stork has.
 inline const std::vector<method_entry>& menu_table() {
   static const std::vector<method_entry> table{
-      {"euler", "ddim", "", "Euler in the model's own time (k-diffusion sample_euler); ComfyUI's ddim; 1 call/step",
+      {"euler", "ddim", "",
+       "Euler in the model's own time (k-diffusion sample_euler); ComfyUI's ddim; 1 call/step",
        [](const key_value_options&, std::string_view) -> method_variant { return euler{}; }},
       {"euler_a", "euler_ancestral", "eta s_noise",
-       "Euler ancestral (k-diffusion sample_euler_ancestral; stable-diffusion.cpp's flow rule for flow models); "
+       "Euler ancestral (k-diffusion sample_euler_ancestral; stable-diffusion.cpp's flow rule for flow "
+       "models); "
        "1 call/step, noise",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<euler_ancestral>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<euler_ancestral>(o);
+       }},
       {"heun", "", "", "Heun's 2nd order (k-diffusion sample_heun); 2 calls/step, 1 on the last",
        [](const key_value_options&, std::string_view) -> method_variant { return heun{}; }},
       {"dpm2", "dpm_2", "",
-       "DPM-Solver-2 (stable-diffusion.cpp sample_dpm2, k-diffusion sample_dpm_2 without churn); 2 calls/step, "
+       "DPM-Solver-2 (stable-diffusion.cpp sample_dpm2, k-diffusion sample_dpm_2 without churn); 2 "
+       "calls/step, "
        "1 on the last",
        [](const key_value_options&, std::string_view) -> method_variant { return dpm2{}; }},
       {"dpm++2s_a", "dpmpp_2s_ancestral", "eta s_noise",
-       "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for flow "
+       "DPM-Solver++(2S) ancestral (stable-diffusion.cpp sample_dpmpp_2s_ancestral, its flow midpoint for "
+       "flow "
        "models); 2 calls/step, noise",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<dpmpp_2s_ancestral>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<dpmpp_2s_ancestral>(o);
+       }},
       {"dpm++2m", "dpmpp_2m", "flow_rule",
-       "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m as stable-diffusion.cpp and ComfyUI run it: on flow models "
-       "in σ with D = x − σ·v; flow_rule=log_snr: diffusers' DPMSolverMultistep in the flow's log-SNR); 1 call/step",
+       "DPM-Solver++(2M) (k-diffusion sample_dpmpp_2m as stable-diffusion.cpp and ComfyUI run it: on flow "
+       "models "
+       "in σ with D = x − σ·v; flow_rule=log_snr: diffusers' DPMSolverMultistep in the flow's log-SNR); 1 "
+       "call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
          if (parse_flow_rule(o, flow_rule::sd_cpp) == flow_rule::log_snr) return dpmpp_2m{};
          dpmpp_2m_sde m;  // with eta = 0 the 2M SDE (midpoint) is DPM-Solver++(2M), term for term
@@ -226,13 +240,18 @@ inline const std::vector<method_entry>& menu_table() {
        "stable-diffusion.cpp's DPM-Solver++(2M) v2 (sample_dpmpp_2m_v2); 1 call/step",
        [](const key_value_options&, std::string_view) -> method_variant { return dpmpp_2m_v2{}; }},
       {"ipndm", "", "order coefficients lower_order_final",
-       "iPNDM with uniform-step weights (stable-diffusion.cpp sample_ipndm; coefficients=variable: exact on any "
+       "iPNDM with uniform-step weights (stable-diffusion.cpp sample_ipndm; coefficients=variable: exact on "
+       "any "
        "grid); 1 call/step",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_ipndm(o, ipndm_coefficients::fixed); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_ipndm(o, ipndm_coefficients::fixed);
+       }},
       {"ipndm_v", "", "order coefficients lower_order_final",
        "variable-step iPNDM as stable-diffusion.cpp computes it (sample_ipndm_v; coefficients=variable: the "
        "exact weights of ComfyUI's ipndm_v and k-diffusion's LMS at order 4); 1 call/step",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_ipndm(o, ipndm_coefficients::sd_cpp_v); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_ipndm(o, ipndm_coefficients::sd_cpp_v);
+       }},
       {"lcm", "", "noise_scale_start noise_scale_end",
        "latent consistency sampling (stable-diffusion.cpp sample_lcm); 1 call/step, noise",
        [](const key_value_options& o, std::string_view) -> method_variant {
@@ -242,8 +261,11 @@ inline const std::vector<method_entry>& menu_table() {
          return m;
        }},
       {"ddim_trailing", "", "eta s_noise",
-       "DDIM on a trailing grid (stable-diffusion.cpp sample_ddim_trailing; eta = 0 deterministic); 1 call/step",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<ddim_trailing>(o); }},
+       "DDIM on a trailing grid (stable-diffusion.cpp sample_ddim_trailing; eta = 0 deterministic); 1 "
+       "call/step",
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<ddim_trailing>(o);
+       }},
       {"tcd", "", "eta num_train_timesteps beta_start beta_end",
        "trajectory consistency distillation sampling (stable-diffusion.cpp sample_tcd, γ = eta); 1 call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
@@ -255,7 +277,8 @@ inline const std::vector<method_entry>& menu_table() {
          return m;
        }},
       {"res_multistep", "", "eta s_noise",
-       "RES multistep exponential integrator (stable-diffusion.cpp sample_res_multistep; eta > 0 its ancestral "
+       "RES multistep exponential integrator (stable-diffusion.cpp sample_res_multistep; eta > 0 its "
+       "ancestral "
        "path); 1 call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
          const res_multistep_ancestral a = parse_eta<res_multistep_ancestral>(o, 0.0);
@@ -269,7 +292,8 @@ inline const std::vector<method_entry>& menu_table() {
        "extended-reverse-time SDE solver (stable-diffusion.cpp sample_er_sde); 1 call/step, noise",
        [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<er_sde>(o); }},
       {"euler_cfg_pp", "", "flow_rule",
-       "Euler CFG++ (stable-diffusion.cpp sample_euler_cfg_pp, ComfyUI's); needs the unconditional prediction; "
+       "Euler CFG++ (stable-diffusion.cpp sample_euler_cfg_pp, ComfyUI's); needs the unconditional "
+       "prediction; "
        "1 call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
          euler_cfg_pp m;
@@ -285,7 +309,8 @@ inline const std::vector<method_entry>& menu_table() {
          return m;
        }},
       {"euler_ge", "gradient_estimation", "gamma eta s_noise",
-       "gradient estimation (stable-diffusion.cpp sample_gradient_estimation, its extra arg gamma); 1 call/step",
+       "gradient estimation (stable-diffusion.cpp sample_gradient_estimation, its extra arg gamma); 1 "
+       "call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {
          euler_ge m = parse_eta<euler_ge>(o);
          m.gamma = o.real("gamma", m.gamma);
@@ -296,7 +321,7 @@ inline const std::vector<method_entry>& menu_table() {
        [](const key_value_options& o, std::string_view spelling) -> method_variant {
          dpmpp_2m_sde m = parse_eta<dpmpp_2m_sde>(o);
          m.solver = o.choice("solver", "midpoint", {"midpoint", "heun"}) == "heun" ? sde_solver::heun
-                                                                                    : sde_solver::midpoint;
+                                                                                   : sde_solver::midpoint;
          m.flow = parse_flow_rule(o, flow_rule_of(spelling, "dpmpp_2m_sde"));
          return m;
        }},
@@ -318,9 +343,12 @@ inline const std::vector<method_entry>& menu_table() {
          return m;
        }},
       {"res_multistep_ancestral", "", "eta s_noise",
-       "RES multistep with ancestral noise (ComfyUI res_multistep_ancestral, stable-diffusion.cpp's eta path); "
+       "RES multistep with ancestral noise (ComfyUI res_multistep_ancestral, stable-diffusion.cpp's eta "
+       "path); "
        "1 call/step, noise",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<res_multistep_ancestral>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<res_multistep_ancestral>(o);
+       }},
       {"dpm++2m_sde_heun", "dpmpp_2m_sde_heun", "eta s_noise flow_rule",
        "DPM-Solver++(2M) SDE with the heun solver (ComfyUI dpmpp_2m_sde_heun); 1 call/step, noise",
        [](const key_value_options& o, std::string_view) -> method_variant {
@@ -338,7 +366,9 @@ inline const std::vector<method_entry>& menu_table() {
        }},
       {"dpm++3m_sde", "dpmpp_3m_sde", "eta s_noise",
        "DPM-Solver++(3M) SDE (k-diffusion sample_dpmpp_3m_sde); 1 call/step, noise",
-       [](const key_value_options& o, std::string_view) -> method_variant { return parse_eta<dpmpp_3m_sde>(o); }},
+       [](const key_value_options& o, std::string_view) -> method_variant {
+         return parse_eta<dpmpp_3m_sde>(o);
+       }},
       {"unipc", "uni_pc_bh2", "order lower_order_final corrector",
        "UniPC, B(h) = e^h − 1 (diffusers UniPCMultistepScheduler, ComfyUI uni_pc_bh2); 1 call/step",
        [](const key_value_options& o, std::string_view) -> method_variant {

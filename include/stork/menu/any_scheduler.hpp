@@ -27,8 +27,8 @@ namespace stork {
 /// virtual call each.
 ///
 /// Made by `make_scheduler(any_method, times, x, ...)`; the typed scheduler of the chosen method lives inside
-/// (allocated once, by the constructor), so a step computes exactly what the typed loop computes, bit for bit,
-/// and allocates nothing. Usage is the typed loop's:
+/// (allocated once, by the constructor), so a step computes exactly what the typed loop computes, bit for
+/// bit, and allocates nothing. Usage is the typed loop's:
 /// @code
 /// auto sch = stork::make_scheduler(stork::method_from_name("dpm++2m", ""), sigmas, x, stork::ve{});
 /// while (!sch.done()) { model(x, sch.time(), d); sch.step(d, x); }
@@ -109,8 +109,9 @@ class any_scheduler_impl final : public any_scheduler<S>::base {
   S& output_buffer() noexcept override { return sch_.output_buffer(); }
   void step(const S& out, S& x) override {
     if constexpr (cfg_pp)
-      throw error("stork: any_scheduler::step: this CFG++ method needs the unconditional prediction too: call "
-                  "step(out, uncond, x)");
+      throw error(
+          "stork: any_scheduler::step: this CFG++ method needs the unconditional prediction too: call "
+          "step(out, uncond, x)");
     else
       sch_.step(out, x);
   }
@@ -118,24 +119,27 @@ class any_scheduler_impl final : public any_scheduler<S>::base {
     if constexpr (cfg_pp)
       sch_.step(out, uncond, x);
     else
-      throw error("stork: any_scheduler::step(out, uncond, x) is for CFG++ methods (euler_cfg_pp, euler_a_cfg_pp): "
-                  "call step(out, x)");
+      throw error(
+          "stork: any_scheduler::step(out, uncond, x) is for CFG++ methods (euler_cfg_pp, euler_a_cfg_pp): "
+          "call step(out, x)");
   }
   void step_zero_copy(S& x) override { sch_.step(x); }
   S& unconditional_buffer() override {
     if constexpr (cfg_pp)
       return sch_.unconditional_buffer();
     else
-      throw error("stork: any_scheduler::unconditional_buffer() exists for CFG++ methods (euler_cfg_pp, "
-                  "euler_a_cfg_pp) only");
+      throw error(
+          "stork: any_scheduler::unconditional_buffer() exists for CFG++ methods (euler_cfg_pp, "
+          "euler_a_cfg_pp) only");
   }
   bool needs_unconditional() const noexcept override { return cfg_pp; }
   void denoised(const S& out, const S& x, S& dst) override {
     if constexpr (has_denoise<P>)
       sch_.denoised(out, x, dst);
     else
-      throw error("stork: any_scheduler::denoised: the model's parameterisation has no x̂₀ (pass a process or "
-                  "stork::model<Process>)");
+      throw error(
+          "stork: any_scheduler::denoised: the model's parameterisation has no x̂₀ (pass a process or "
+          "stork::model<Process>)");
   }
 
  private:
@@ -173,14 +177,16 @@ struct absent_noise {
 /// @par Cost: the typed scheduler's temporaries plus one heap allocation (the scheduler itself), all in the
 /// constructor.
 template <class S, class... Args>
-any_scheduler<S> make_scheduler(const any_method& method, span<const double> times, const S& x, Args&&... args) {
+any_scheduler<S> make_scheduler(const any_method& method, span<const double> times, const S& x,
+                                Args&&... args) {
   using namespace detail;
   check_arguments<S, /*allow_param=*/true, /*allow_observer=*/false, Args...>();
   auto param = as_parameterisation(pick<arg_kind::param, S>(flow_velocity{}, std::forward<Args>(args)...));
   using P = remove_cvref_t<decltype(param)>;
-  static_assert(menu_parameterisation_v<P>,
-                "stork: a method chosen at run time needs a noise process or stork::model<Process> (or a plain "
-                "flow velocity)");
+  static_assert(
+      menu_parameterisation_v<P>,
+      "stork: a method chosen at run time needs a noise process or stork::model<Process> (or a plain "
+      "flow velocity)");
   auto ops = pick_ops<S>(std::forward<Args>(args)...);
   using Ops = remove_cvref_t<decltype(ops)>;
   auto noise = pick<arg_kind::noise, S>(no_noise{}, std::forward<Args>(args)...);
@@ -234,9 +240,10 @@ stats integrate(const any_method& method, F&& f, S& x, span<const double> times,
       constexpr bool two_outputs = std::is_invocable_v<Model&, const S&, double, S&, S&>;
       if constexpr (needs_unconditional_v<M> != two_outputs) {
         throw error("stork: integrate: the method " + std::string(method.name()) +
-                    (two_outputs ? " takes one model output: pass a model f(x, t, out)"
-                                 : " is a CFG++ method: pass a model f(x, t, out, uncond) that also writes the "
-                                   "unconditional prediction"));
+                    (two_outputs
+                         ? " takes one model output: pass a model f(x, t, out)"
+                         : " is a CFG++ method: pass a model f(x, t, out, uncond) that also writes the "
+                           "unconditional prediction"));
       } else if constexpr (is_stochastic_v<M>) {
         if constexpr (std::is_same_v<Noise, no_noise>) {
           if (adds_noise(m)) missing_noise("integrate", method.name());

@@ -20,7 +20,7 @@ using diffusers_parity_t = decltype(std::declval<const Method&>().diffusers_pari
 
 template <class Method, class S, STORK_CONCEPT(Parameterisation) P>
 class dpmpp_stepper;
-}
+}  // namespace detail
 
 /// @brief DPM-Solver++(2M) (Lu et al. 2022, arXiv 2211.01095, Alg. 2): the multistep exponential
 /// integrator on the data prediction x̂₀, second order.

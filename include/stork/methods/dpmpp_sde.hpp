@@ -7,9 +7,9 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include "stork/detail/span.hpp"
 #include <string>
 #include <type_traits>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"

@@ -3,8 +3,8 @@
 #pragma once
 
 #include <cstddef>
-#include "stork/detail/span.hpp"
 #include <vector>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/grid.hpp"
 #include "stork/detail/velocity.hpp"

@@ -4,8 +4,8 @@
 
 #include <array>
 #include <cstddef>
-#include "stork/detail/span.hpp"
 #include <vector>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/grid.hpp"
 #include "stork/detail/rock4_tables.hpp"

@@ -184,7 +184,8 @@ class sigma_multistep_stepper {
     }
     const double a1 = grid_.scale(n + 1), k = a1 * split.alpha_ratio;
     const bool noisy = noise_.active() && s1 > 0.0 && split.sigma_up > 0.0;
-    const std::array<double, 4> coef{k * cx / grid_.scale(n), k * cd, k * cold, a1 * split.sigma_up * s_noise_};
+    const std::array<double, 4> coef{k * cx / grid_.scale(n), k * cd, k * cold,
+                                     a1 * split.sigma_up * s_noise_};
     check_step_weights(name(), span<const double>(coef.data(), noisy ? 4 : 3), n, walk_.t0(), walk_.t1(),
                        res ? "the grid's steps in t = -log(sigma) are too unequal or too small"
                            : "the grid's steps in t = -log(sigma) are too unequal");

@@ -6,8 +6,8 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include "stork/detail/span.hpp"
 #include <utility>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/data_prediction.hpp"
 #include "stork/detail/grid.hpp"

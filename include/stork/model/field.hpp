@@ -24,7 +24,7 @@ namespace stork {
 /// The C++17 spelling of the `VelocityField` concept:
 /// `static_assert(stork::is_velocity_field_v<decltype(f), std::vector<double>>);`
 template <class F, class S>
-inline constexpr bool is_velocity_field_v = is_state_v<S> && std::is_invocable_v<F&, const S&, double, S&>;
+inline constexpr bool is_velocity_field_v = is_state_v<S>&& std::is_invocable_v<F&, const S&, double, S&>;
 
 #if STORK_HAS_CPP20
 /// @brief The concept of `is_velocity_field_v<F, S>`.
@@ -126,7 +126,7 @@ template <class F>
 using field_param_t = remove_cvref_t<decltype(std::declval<const F&>().param())>;
 template <class F>
 inline constexpr bool parameterised_field =
-    is_detected_v<field_model_t, F> && is_parameterisation_v<detected_t<field_param_t, F>>;
+    is_detected_v<field_model_t, F>&& is_parameterisation_v<detected_t<field_param_t, F>>;
 
 }  // namespace detail
 }  // namespace stork

@@ -4,8 +4,8 @@
 #pragma once
 
 #include <cmath>
-#include "stork/detail/span.hpp"
 #include <type_traits>
+#include "stork/detail/span.hpp"
 
 #include "stork/model/parameterisation.hpp"
 #include "stork/model/prediction.hpp"
@@ -103,7 +103,7 @@ template <class P>
 using process_member_t = remove_cvref_t<decltype(std::declval<const P&>().process)>;
 template <class P>
 inline constexpr bool process_model =
-    is_parameterisation_v<P> && is_noise_process_v<detected_t<process_member_t, P>>;
+    is_parameterisation_v<P>&& is_noise_process_v<detected_t<process_member_t, P>>;
 
 /// What the 4th argument of `make_scheduler` means: a parameterisation as it is, or a bare noise process
 /// as `model<Process>` with the process's default prediction.

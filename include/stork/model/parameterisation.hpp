@@ -52,7 +52,7 @@ using callable_at_t = decltype(std::declval<const P&>().callable_at(0.0));
 /// The C++17 spelling of the `Parameterisation` concept.
 template <class P>
 inline constexpr bool is_parameterisation_v =
-    std::is_copy_constructible_v<P> && detail::is_detected_exact_v<affine_velocity, detail::affine_t, P>;
+    std::is_copy_constructible_v<P>&& detail::is_detected_exact_v<affine_velocity, detail::affine_t, P>;
 
 #if STORK_HAS_CPP20
 /// @brief The concept of `is_parameterisation_v<P>`.
@@ -93,7 +93,8 @@ bool callable_at(const P& p, double t) noexcept {
 
 /// `p.denoise(t)` exists: the output determines x̂₀.
 template <class P>
-inline constexpr bool has_denoise = is_parameterisation_v<P> && is_detected_exact_v<affine_velocity, denoise_t, P>;
+inline constexpr bool has_denoise =
+    is_parameterisation_v<P>&& is_detected_exact_v<affine_velocity, denoise_t, P>;
 
 }  // namespace detail
 }  // namespace stork

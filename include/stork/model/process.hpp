@@ -52,10 +52,10 @@ using variance_preserving_t = decltype(P::variance_preserving);
 /// The C++17 spelling of the `NoiseProcess` concept.
 template <class P>
 inline constexpr bool is_noise_process_v =
-    std::is_copy_constructible_v<P> && detail::is_detected_convertible_v<double, detail::alpha_t, P> &&
-    detail::is_detected_convertible_v<double, detail::sigma_t, P> &&
-    detail::is_detected_convertible_v<double, detail::dalpha_t, P> &&
-    detail::is_detected_convertible_v<double, detail::dsigma_t, P> && detail::is_detected_v<detail::validate_t, P>;
+    std::is_copy_constructible_v<P>&& detail::is_detected_convertible_v<double, detail::alpha_t, P>&&
+        detail::is_detected_convertible_v<double, detail::sigma_t, P>&& detail::is_detected_convertible_v<
+            double, detail::dalpha_t, P>&& detail::is_detected_convertible_v<double, detail::dsigma_t, P>&&
+            detail::is_detected_v<detail::validate_t, P>;
 
 #if STORK_HAS_CPP20
 /// @brief The concept of `is_noise_process_v<P>`.
@@ -84,8 +84,8 @@ constexpr bool variance_preserving_v = [] {
 }();
 
 /// Throws unless every time lies in (lo, hi] (or [lo, hi] with `closed_lo`) and is not NaN.
-inline void check_times(std::string_view who, span<const double> times, double lo, double hi,
-                        bool closed_lo, std::string_view why) {
+inline void check_times(std::string_view who, span<const double> times, double lo, double hi, bool closed_lo,
+                        std::string_view why) {
   for (std::size_t i = 0; i < times.size(); ++i) {
     const double t = times[i];
     if (!((closed_lo ? t >= lo : t > lo) && t <= hi)) fail(who, "times[" + std::to_string(i) + "]", t, why);

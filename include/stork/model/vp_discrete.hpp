@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include "stork/detail/span.hpp"
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+#include "stork/detail/span.hpp"
 
 #include "stork/error.hpp"
 #include "stork/model/prediction.hpp"

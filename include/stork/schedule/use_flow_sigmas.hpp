@@ -5,8 +5,8 @@
 
 #include <cmath>
 #include <cstddef>
-#include "stork/detail/span.hpp"
 #include <vector>
+#include "stork/detail/span.hpp"
 
 #include "stork/detail/schedule_check.hpp"
 #include "stork/detail/schedule_math.hpp"
