@@ -38,7 +38,7 @@ int main(int argc, char** argv) try {
   const fm::dataset test = fm::load_dataset(fm::split::test, data);
   const fm::feature_stats ref = fm::stats_of(fm::features_of(c, test.x));
   const dm::mat noise = dm::normals(model.cfg().pixels, 64);
-  const dm::eps_fn eps = [&](const dm::mat& x, double t, dm::mat& out) { model(x, t, out); };
+  const dm::net_fn eps = [&](const dm::mat& x, double t, dm::mat& out) { model(x, t, out); };
 
   bool ok = true;
   // Runs `m` with `budget` model calls; the FD must be below the bound (good) or above it (broken).
