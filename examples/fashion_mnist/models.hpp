@@ -127,6 +127,16 @@ inline void config_keys(const weight_file& w, const std::vector<std::string>& ke
 }
 }  // namespace detail
 
+/// The architecture of a `time_mlp` (its weight file's config line); the defaults are the committed models'.
+struct time_mlp_config {
+  int pixels = 196;
+  int hidden = 384;
+  int blocks = 3;
+  int frequencies = 16;
+  int max_frequency = 100;
+  int embedding = 128;
+};
+
 /// @brief What a `time_mlp` was trained to predict: the ε of DDPM on Stable Diffusion's β table
 /// (fashion_mnist_train_eps). Names the weight file's kind and the class in errors.
 struct epsilon_target {
@@ -170,14 +180,8 @@ class time_mlp {
  public:
   /// The weight file's kind ("eps-mlp", "velocity-mlp"): a file of the other kind is refused.
   static constexpr std::string_view kind = Target::kind;
-  struct config {
-    int pixels = 196;
-    int hidden = 384;
-    int blocks = 3;
-    int frequencies = 16;
-    int max_frequency = 100;
-    int embedding = 128;
-  };
+  /// The architecture (one type for both models).
+  using config = time_mlp_config;
 
   /// Zero weights. Throws stork::error for an invalid config.
   explicit time_mlp(const config& c) : cfg_(c) {
