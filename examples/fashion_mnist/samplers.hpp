@@ -74,6 +74,11 @@ enum class grid_kind {
   simple,           ///< ComfyUI's simple scheduler: F(1), F(1 − 1/N), …, F(1/N), 0 (N intervals)
 };
 
+/// Whether the grid is one of the flow model's (σ from about 1 to 0, with a shift).
+inline bool is_flow(grid_kind g) {
+  return g == grid_kind::flow_sigmas || g == grid_kind::use_flow_sigmas || g == grid_kind::simple;
+}
+
 /// The grid's name in tables and file names.
 inline std::string grid_name(grid_kind g) {
   switch (g) {
