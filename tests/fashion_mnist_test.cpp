@@ -1,8 +1,9 @@
 // Tests of examples/fashion_mnist (example code): the gzip/IDX reader and its errors (on small files
 // written here, with stored deflate blocks built by hand), the weight files and their errors, the
-// committed trained weights against an independent plain-loop forward pass, the Fréchet distance against
-// closed forms, the PNG grid, and the backward passes against finite differences. Tests that need
-// Debian's dataset-fashion-mnist warn and return when it is not installed.
+// committed trained weights (ε model, velocity model, classifier) against an independent plain-loop
+// forward pass, the flow objective, the Fréchet distance against closed forms, the PNG grid, and the
+// backward passes against finite differences. Tests that need Debian's dataset-fashion-mnist warn and
+// return when it is not installed.
 #include <stb/stb_image.h>
 
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <stork/stork.hpp>
 
 #include "fashion_mnist/fashion_mnist.hpp"
+#include "fashion_mnist/train.hpp"
 
 namespace {
 
@@ -33,6 +35,7 @@ const std::filesystem::path example_dir =
     std::filesystem::path(__FILE__).parent_path().parent_path() / "examples" / "fashion_mnist";
 const std::filesystem::path eps_file = example_dir / "eps_weights.bin";
 const std::filesystem::path classifier_file = example_dir / "classifier_weights.bin";
+const std::filesystem::path velocity_file = example_dir / "velocity_weights.bin";
 
 /// A fresh directory under the system temp directory, removed with its contents at the end.
 struct temp_dir {
@@ -646,6 +649,142 @@ TEST_CASE("fashion_mnist: the committed ε model's loss on a fixed held-out batc
   CHECK(loss < 0.1);
   // Negative control: the same batch with the timesteps reversed fails the bound by far.
   CHECK(m.loss(x, reversed, eps) > 1.0);
+}
+
+// --------------------------------------------------------------------------------- the velocity model
+
+TEST_CASE("fashion_mnist: velocity weight files round trip, and the two kinds are not interchangeable",
+          "[fashion_mnist]") {
+  const temp_dir dir;
+  const fm::velocity_mlp::config cfg{
+      .pixels = 196, .hidden = 8, .blocks = 2, .frequencies = 4, .max_frequency = 100, .embedding = 6};
+  const fm::velocity_mlp v = fm::velocity_mlp::random(cfg, 5);
+  CHECK(v.params() == fm::eps_mlp::random(cfg, 5).params());  // one architecture, one initialisation
+  const std::filesystem::path vp = dir.path / "velocity.bin", ep = dir.path / "eps.bin";
+  v.save(vp);
+  CHECK(fm::velocity_mlp::load(vp).params() == v.params());
+  const bytes file = read_all(vp);
+  const std::string head(file.begin(), file.begin() + 45);
+  CHECK(head.rfind("stork-fashion-mnist-weights v1 velocity-mlp\n", 0) == 0);
+  fm::eps_mlp::random(cfg, 6).save(ep);
+  REQUIRE_THROWS_MATCHES(fm::velocity_mlp::load(ep), stork::error,
+                         Catch::Matchers::Message("stork: fashion_mnist::load_weights: " + ep.string() +
+                                                  ": line 1: wrong kind of weights 'eps-mlp' (expected "
+                                                  "'velocity-mlp')"));
+  REQUIRE_THROWS_WITH(fm::eps_mlp::load(vp),
+                      Contains("line 1: wrong kind of weights 'velocity-mlp' (expected 'eps-mlp')"));
+  REQUIRE_THROWS_WITH(fm::velocity_mlp::load(eps_file), Contains("wrong kind of weights 'eps-mlp'"));
+  // Errors name the class.
+  REQUIRE_THROWS_MATCHES(fm::velocity_mlp({.pixels = 0}), stork::error,
+                         Catch::Matchers::Message("stork: fashion_mnist::velocity_mlp: pixels = 0 is invalid "
+                                                  "(needs 1 to 4096)"));
+  Eigen::MatrixXf o;
+  REQUIRE_THROWS_WITH(v(Eigen::MatrixXf::Zero(195, 1), 10.0, o),
+                      Contains("fashion_mnist::velocity_mlp: x.rows() = 195 is invalid"));
+  CHECK(fm::flow_timestep(0.25) == 250.0);
+}
+
+TEST_CASE("fashion_mnist: the flow objective noises as x = (1 - sigma) x0 + sigma eps with target eps - x0",
+          "[fashion_mnist]") {
+  const Eigen::MatrixXf data = fixed_inputs(196);
+  const std::vector<Eigen::Index> cols{2, 0, 3};
+  fm::rng g(8), again(8);
+  const fm::training::noised b = fm::training::flow_objective{}.noise(data, cols, g);
+  REQUIRE(b.t.size() == 3);
+  for (std::size_t j = 0; j < 3; ++j) {
+    const double sigma = again.uniform();  // the draws in order: σ, then the pixels' ε
+    Eigen::VectorXf eps(196);
+    for (Eigen::Index r = 0; r < 196; ++r) eps(r) = static_cast<float>(again.normal());
+    const auto k = static_cast<Eigen::Index>(j);
+    const Eigen::VectorXf x0 = data.col(cols[j]);
+    CHECK(b.t[j] == 1000.0 * sigma);
+    CHECK((b.target.col(k) - (eps - x0)).cwiseAbs().maxCoeff() < 1e-6f);
+    CHECK((b.x.col(k) - ((1.0f - static_cast<float>(sigma)) * x0 + static_cast<float>(sigma) * eps))
+              .cwiseAbs()
+              .maxCoeff() < 1e-6f);
+  }
+}
+
+TEST_CASE("fashion_mnist: the committed velocity model matches an independent plain-loop forward pass",
+          "[fashion_mnist]") {
+  // The velocity model is the ε model's network (models.hpp: time_mlp) with other weights: the plain-loop
+  // reading of the ε network (naive_eps) is its reference too.
+  const fm::velocity_mlp m = fm::velocity_mlp::load(velocity_file);
+  const raw_weights w = read_raw(velocity_file);
+  REQUIRE(m.cfg().pixels == 196);
+  const Eigen::MatrixXf x = fixed_inputs(196);
+  const double ts[] = {0.0, 250.5, 617.25, 1000.0};  // σ = 0, 0.2505, 0.61725, 1
+  for (Eigen::Index j = 0; j < x.cols(); ++j) {
+    const Eigen::MatrixXf xj = x.col(j);
+    Eigen::MatrixXf out;
+    m(xj, ts[j], out);
+    Eigen::MatrixXd outd;
+    m(Eigen::MatrixXd(xj.cast<double>()), ts[j], outd);
+    const std::vector<double> ref = naive_eps(w, column(x, j), ts[j]);
+    double worst = 0.0, scale = 1.0;
+    for (Eigen::Index i = 0; i < 196; ++i) {
+      worst = std::max(worst, std::abs(out(i, 0) - ref[static_cast<std::size_t>(i)]));
+      scale = std::max(scale, std::abs(ref[static_cast<std::size_t>(i)]));
+      REQUIRE(outd(i, 0) == static_cast<double>(out(i, 0)));
+    }
+    INFO("column " << j << ", timestep " << ts[j] << ": max |Eigen − naive| = " << worst
+                   << ", max |naive| = " << scale);
+    CHECK(worst < 1e-5 * scale);
+  }
+  Eigen::MatrixXf batch, one;
+  m(x, 250.5, batch);
+  m(Eigen::MatrixXf(x.col(2)), 250.5, one);
+  const float tol = 1e-5f * std::max(1.0f, batch.cwiseAbs().maxCoeff());
+  CHECK((batch.col(2) - one.col(0)).cwiseAbs().maxCoeff() <= tol);
+}
+
+TEST_CASE("fashion_mnist: the committed velocity model is smooth in sigma", "[fashion_mnist]") {
+  // Trained on continuous σ: v̂ at σ + 0.0005 must lie close to the mean of its neighbours σ and σ + 0.001
+  // (as for the ε model, within a small fraction of the change over the interval).
+  const fm::velocity_mlp m = fm::velocity_mlp::load(velocity_file);
+  const Eigen::MatrixXf x0 = fixed_inputs(196).cwiseMax(-1.0f).cwiseMin(1.0f);
+  fm::rng g(98);
+  for (double sigma : {0.0, 0.003, 0.1, 0.5, 0.9, 0.999}) {
+    Eigen::MatrixXf x = static_cast<float>(1.0 - sigma) * x0;
+    for (Eigen::Index j = 0; j < x.cols(); ++j)
+      for (Eigen::Index i = 0; i < x.rows(); ++i) x(i, j) += static_cast<float>(sigma * g.normal());
+    Eigen::MatrixXf a, b, mid;
+    m(x, fm::flow_timestep(sigma), a);
+    m(x, fm::flow_timestep(sigma + 0.001), b);
+    m(x, fm::flow_timestep(sigma + 0.0005), mid);
+    const float change = (a - b).cwiseAbs().maxCoeff(), off = (mid - 0.5f * (a + b)).cwiseAbs().maxCoeff();
+    INFO("sigma " << sigma << ": max |v(σ) − v(σ+0.001)| = " << change
+                  << ", max |v(σ+0.0005) − mean| = " << off);
+    CHECK(off < 0.1f * change + 1e-4f);
+  }
+}
+
+TEST_CASE("fashion_mnist: the committed velocity model's loss on a fixed held-out batch",
+          "[fashion_mnist][data]") {
+  if (!have_data()) return;
+  const fm::velocity_mlp m = fm::velocity_mlp::load(velocity_file);
+  const fm::dataset& test = test_set();
+  constexpr Eigen::Index n = 200;
+  Eigen::MatrixXf x(196, n), v(196, n);
+  std::vector<double> t(n), reversed(n);
+  fm::rng g(12345);
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const double sigma = (static_cast<double>(j) + 0.5) / n;  // σ = 0.0025, 0.0075, …, 0.9975: the whole path
+    t[static_cast<std::size_t>(j)] = fm::flow_timestep(sigma);
+    reversed[static_cast<std::size_t>(j)] = fm::flow_timestep(1.0 - sigma);
+    Eigen::VectorXf eps(196);
+    for (Eigen::Index r = 0; r < 196; ++r) eps(r) = static_cast<float>(g.normal());
+    x.col(j) = static_cast<float>(1.0 - sigma) * test.x.col(j) + static_cast<float>(sigma) * eps;
+    v.col(j) = eps - test.x.col(j);
+  }
+  const double loss = m.loss(x, t, v);
+  // The bound: fashion_mnist_train_flow reports a held-out loss of 0.3216 for the saved weights on all
+  // 10,000 test images (random σ and ε), and the per-sample loss has a standard deviation of 0.215 there, so
+  // the mean of 200 samples has one of 0.015. 0.375 = 0.3216 + 3.5 sd: a correct model passes; predicting
+  // v̂ = 0 scores E|ε − x₀|²/d = 1 + E x₀², and the wrong times (below) score far above the bound.
+  INFO("held-out loss " << loss);
+  CHECK(loss < 0.375);
+  CHECK(m.loss(x, reversed, v) > 1.0);
 }
 
 TEST_CASE("fashion_mnist: the committed classifier", "[fashion_mnist][data]") {

@@ -17,123 +17,26 @@
 // Cost: one model call on 5,000 images takes about 0.2 s on one core (AVX2); the default run makes about
 // 1,900 of them (14 methods x 7 budgets) plus the ODE references on 256 samples: 3.5 minutes on 2 threads.
 // Time scales with the sample count.
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "compare.hpp"
 #include "fashion_mnist.hpp"
 #include "figure.hpp"
 #include "samplers.hpp"
 
 namespace {
-
 namespace fm = fashion_mnist;
 namespace dm = fashion_mnist::demo;
+using dm::job;
 using dm::mat;
-
-/// One (method, budget) run.
-struct job {
-  std::size_t method = 0, budget = 0;  // indices into compared_methods() and nfe_budgets
-  int steps = 0;
-  std::size_t planned_nfe = 0;
-  // results
-  std::size_t nfe = 0, calls = 0;
-  double fd = NAN, fd64 = NAN, ode_error = NAN, seconds = 0.0;
-  mat first;  // the first 12 samples (for the NFE-10 figure)
-  std::string error;
-};
-
-/// The first columns of every run on which the error to the ODE's solution is measured (fewer when the run
-/// has fewer samples).
-constexpr Eigen::Index max_ode_samples = 256;
-
-/// Median over the columns of |a − b|/√d: the analytic benchmarks' error measure (docs/results).
-double median_error(const mat& a, const mat& b) {
-  std::vector<double> e(static_cast<std::size_t>(a.cols()));
-  for (Eigen::Index j = 0; j < a.cols(); ++j)
-    e[static_cast<std::size_t>(j)] =
-        std::sqrt(static_cast<double>((a.col(j) - b.col(j)).squaredNorm()) / static_cast<double>(a.rows()));
-  std::nth_element(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(e.size() / 2), e.end());
-  return e[e.size() / 2];
-}
-
-std::string fixed(double v, int digits) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
-/// FD against the actual model calls, log–log, one line per method, the floor dashed.
-void write_svg(const std::filesystem::path& path, const std::vector<dm::method_entry>& methods,
-               const std::vector<job>& jobs, double floor, Eigen::Index samples) {
-  const double x0 = 70, x1 = 610, y0 = 40, y1 = 470, legend = 640;
-  double lo = floor, hi = floor;
-  for (const job& j : jobs)
-    if (std::isfinite(j.fd)) lo = std::min(lo, j.fd), hi = std::max(hi, j.fd);
-  // The axis ends at 500 (beyond the noise ceiling: a broken run); points above sit on the top edge.
-  const double dlo = std::floor(std::log10(lo)), dhi = std::min(std::ceil(std::log10(hi)), std::log10(500.0));
-  const double nlo = std::log(4.5), nhi = std::log(55.0);
-  auto px = [&](double nfe) { return x0 + (std::log(nfe) - nlo) / (nhi - nlo) * (x1 - x0); };
-  auto py = [&](double fd) { return y1 - (std::min(std::log10(fd), dhi) - dlo) / (dhi - dlo) * (y1 - y0); };
-  const char* colours[] = {"#c0392b", "#e67e22", "#8e44ad", "#d35400", "#f1c40f", "#7f8c8d",
-                           "#2c3e50", "#2980b9", "#16a085", "#27ae60", "#1abc9c", "#34495e",
-                           "#9b59b6", "#95a5a6", "#3498db", "#e74c3c"};
-  std::ofstream os(path);
-  os << "<svg xmlns='http://www.w3.org/2000/svg' width='860' height='520' font-family='sans-serif' "
-        "font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
-     << "<text x='" << x0 << "' y='22' font-size='14'>Fashion-MNIST eps model: FD of " << samples
-     << " samples vs the test set, against model calls (log-log"
-     << (hi > 500.0 ? "; values above 500 on the top edge" : "") << ")</text>\n";
-  os << "<rect x='" << x0 << "' y='" << y0 << "' width='" << x1 - x0 << "' height='" << y1 - y0
-     << "' fill='none' stroke='#888'/>\n";
-  for (int b : dm::nfe_budgets)
-    os << "<line x1='" << px(b) << "' x2='" << px(b) << "' y1='" << y0 << "' y2='" << y1
-       << "' stroke='#eee'/>\n<text x='" << px(b) << "' y='" << y1 + 16 << "' text-anchor='middle'>" << b
-       << "</text>\n";
-  os << "<text x='" << (x0 + x1) / 2 << "' y='" << y1 + 36
-     << "' text-anchor='middle'>model calls (NFE)</text>\n";
-  for (double d = dlo; d <= dhi; ++d)
-    for (double m : {1.0, 2.0, 5.0}) {
-      const double v = m * std::pow(10.0, d);
-      if (std::log10(v) > dhi + 1e-9) break;
-      os << "<line x1='" << x0 << "' x2='" << x1 << "' y1='" << py(v) << "' y2='" << py(v)
-         << "' stroke='#eee'/>\n<text x='" << x0 - 6 << "' y='" << py(v) + 4 << "' text-anchor='end'>" << v
-         << "</text>\n";
-    }
-  os << "<text x='18' y='" << (y0 + y1) / 2 << "' transform='rotate(-90 18 " << (y0 + y1) / 2
-     << ")' text-anchor='middle'>FD</text>\n";
-  os << "<line x1='" << x0 << "' x2='" << x1 << "' y1='" << py(floor) << "' y2='" << py(floor)
-     << "' stroke='#000' stroke-dasharray='6 4'/>\n<text x='" << x0 + 6 << "' y='" << py(floor) - 5
-     << "'>floor: " << samples << " training images, FD " << fixed(floor, 2) << "</text>\n";
-  for (std::size_t m = 0; m < methods.size(); ++m) {
-    const char* colour = colours[m % std::size(colours)];
-    const bool stochastic = methods[m].stochastic;
-    const bool stork = methods[m].name.rfind("stork", 0) == 0;
-    os << "<polyline fill='none' stroke='" << colour << "' stroke-width='" << (stork ? 2.4 : 1.6) << "'"
-       << (stochastic ? " stroke-dasharray='2 3'" : "") << " points='";
-    for (const job& j : jobs)
-      if (j.method == m && std::isfinite(j.fd))
-        os << px(static_cast<double>(j.nfe)) << ',' << py(j.fd) << ' ';
-    os << "'/>\n";
-    const double ly = y0 + 8 + 18.0 * static_cast<double>(m);
-    os << "<line x1='" << legend << "' x2='" << legend + 22 << "' y1='" << ly << "' y2='" << ly
-       << "' stroke='" << colour << "' stroke-width='" << (stork ? 2.4 : 1.6) << "'"
-       << (stochastic ? " stroke-dasharray='2 3'" : "") << "/>\n<text x='" << legend + 28 << "' y='" << ly + 4
-       << "'>" << methods[m].name << "</text>\n";
-  }
-  os << "</svg>\n";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -164,17 +67,10 @@ int main(int argc, char** argv) try {
                     train = fm::load_dataset(fm::split::train, data);
   const fm::feature_stats ref = fm::stats_of(fm::features_of(c, test.x));
 
-  // The floor: n training images (fashion_mnist_fd's seeded choice), scored like the samples.
-  fm::rng g(7);
-  std::vector<Eigen::Index> perm(static_cast<std::size_t>(train.x.cols()));
-  for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<Eigen::Index>(i);
-  for (std::size_t i = perm.size() - 1; i > 0; --i) std::swap(perm[i], perm[g.below(i + 1)]);
-  mat chosen(train.x.rows(), n);
-  for (Eigen::Index j = 0; j < n; ++j) chosen.col(j) = train.x.col(perm[static_cast<std::size_t>(j)]);
-  const double floor = fm::image_fd(c, chosen, ref);
+  const double floor = dm::fd_floor(c, train, ref, n);  // n training images, scored like the samples
 
   const mat noise = dm::normals(model.cfg().pixels, n);  // the same N(0, I) for every method
-  const Eigen::Index ode_samples = std::min(max_ode_samples, n);
+  const Eigen::Index ode_samples = std::min(dm::max_ode_samples, n);
   const std::vector<dm::method_entry> methods = dm::compared_methods();
   std::vector<job> jobs;
   std::size_t total_calls = 0;
@@ -192,7 +88,7 @@ int main(int argc, char** argv) try {
   // interpolation in σ): VE σ by DPM-Solver++(2M) on karras_sigmas(400), VP τ by STORK-4 on 800 uniform τ
   // steps; half the steps estimate each one's own error. (iPNDM is no reference: its last step extrapolates
   // the velocity over [σ_min, 0] instead of landing on D(σ_min), a different end point by ~5e-3.)
-  const dm::eps_fn plain = [&](const mat& y, double t, mat& out) { model(y, t, out); };
+  const dm::net_fn plain = [&](const mat& y, double t, mat& out) { model(y, t, out); };
   auto solve = [&](const dm::method_entry& m, int steps) {
     const std::vector<double> grid = dm::grid_of(m.grid, steps);
     mat x = dm::start_state(m.grid, noise.leftCols(ode_samples), grid);
@@ -226,61 +122,27 @@ int main(int argc, char** argv) try {
       "karras(400) %.1e, VP stork4 tau(800) %.1e; the two paths' ODEs differ by %.1e\n\n",
       static_cast<long long>(n), methods.size(), dm::nfe_budgets.size(), threads, static_cast<long long>(n),
       call_s, total_calls, call_s * static_cast<double>(total_calls) / threads, static_cast<long long>(n),
-      floor, static_cast<long long>(ode_samples), median_error(ode_ve, ode_ve_half),
-      median_error(ode_vp, ode_vp_half), median_error(ode_ve, ode_vp));
+      floor, static_cast<long long>(ode_samples), dm::median_error(ode_ve, ode_ve_half),
+      dm::median_error(ode_vp, ode_vp_half), dm::median_error(ode_ve, ode_vp));
   std::fflush(stdout);
 
-  // The longest runs first, so the threads finish together; the results do not depend on the order.
-  std::vector<std::size_t> order(jobs.size());
-  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return jobs[a].planned_nfe > jobs[b].planned_nfe; });
-  std::atomic<std::size_t> next{0};
-  std::mutex progress;
-  std::size_t done = 0;
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  double calls_done = 0;
-  auto worker = [&] {
-    for (std::size_t k; (k = next++) < jobs.size();) {
-      job& j = jobs[order[k]];
-      const dm::method_entry& m = methods[j.method];
-      const int budget = dm::nfe_budgets[j.budget];
-      const auto js = std::chrono::steady_clock::now();
-      try {
+  const dm::run_context ctx{plain, &c, &ref, test.side};
+  dm::run_jobs(
+      jobs, threads,
+      [&](job& j) {
+        const dm::method_entry& m = methods[j.method];
         if (j.steps == 0) throw stork::error("no grid fits the budget");
         const std::vector<double> grid = dm::grid_of(m.grid, j.steps);
-        mat x = dm::start_state(m.grid, noise, grid);
-        std::size_t calls = 0;
-        const dm::eps_fn eps = [&](const mat& y, double t, mat& out) {
-          ++calls;
-          model(y, t, out);
-        };
-        j.nfe = m.run(eps, x, grid).nfe;
-        j.calls = calls;
-        j.fd = fm::image_fd(c, x, ref);
-        j.fd64 = fm::image_fd(c, x.leftCols(64), ref);
-        j.first = x.leftCols(12);
-        j.ode_error = median_error(x.leftCols(ode_samples), ode_of(m.grid));
-        fm::write_png_grid(dir / (m.name + "_nfe" + std::to_string(budget) + ".png"), x.leftCols(64),
-                           test.side);
-      } catch (const std::exception& e) {
-        j.error = e.what();
-      }
-      j.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - js).count();
-      const std::lock_guard<std::mutex> lock(progress);
-      ++done;
-      calls_done += static_cast<double>(j.planned_nfe);
-      const double t = elapsed(), left = t / calls_done * (static_cast<double>(total_calls) - calls_done);
-      std::fprintf(stderr, "%s[%3zu/%zu] %-14s NFE %2d: FD %8.3f  (%4.0f s elapsed, ~%4.0f s left)%s",
-                   tty ? "\r" : "", done, jobs.size(), m.name.c_str(), budget, j.fd, t, left,
-                   tty ? "" : "\n");
-      std::fflush(stderr);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  for (std::thread& t : pool) t.join();
-  if (tty) std::fprintf(stderr, "\n");
+        dm::sample_and_score(j, m, grid, dm::start_state(m.grid, noise, grid), ctx, ode_of(m.grid),
+                             dir / (m.name + "_nfe" + std::to_string(dm::nfe_budgets[j.budget]) + ".png"));
+      },
+      [&](const job& j) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%-14s NFE %2d", methods[j.method].name.c_str(),
+                      dm::nfe_budgets[j.budget]);
+        return std::string(buf);
+      },
+      start);
 
   // The table (terminal and CSV).
   bool ok = true;
@@ -329,13 +191,13 @@ int main(int argc, char** argv) try {
       std::printf("error: %s NFE %d: %s\n", methods[j.method].name.c_str(), dm::nfe_budgets[j.budget],
                   j.error.c_str());
 
-  write_svg(dir / "fd_vs_nfe.svg", methods, jobs, floor, n);
+  dm::write_fd_svg(dir / "fd_vs_nfe.svg", "Fashion-MNIST eps model", dm::series_of(methods, jobs), floor, n);
   std::vector<std::pair<std::string, mat>> rows{{"test images", test.x.leftCols(12)}};
   const auto b10 = static_cast<std::size_t>(std::find(dm::nfe_budgets.begin(), dm::nfe_budgets.end(), 10) -
                                             dm::nfe_budgets.begin());
   for (const job& j : jobs)
     if (j.budget == b10 && j.error.empty())
-      rows.emplace_back(methods[j.method].name + "  fd " + fixed(j.fd, 1), j.first);
+      rows.emplace_back(methods[j.method].name + "  fd " + dm::fixed(j.fd, 1), j.first);
   fm::write_labelled_rows(dir / "nfe10_by_method.png",
                           "nfe 10, same noise; fd of " + std::to_string(n) + " samples", rows, test.side);
   std::printf("\n%.0f s; wrote fd.csv, fd_vs_nfe.svg, nfe10_by_method.png and %zu PNG grids in %s\n",

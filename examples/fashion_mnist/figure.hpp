@@ -132,7 +132,8 @@ inline void draw_text(canvas& c, int x, int y, std::string_view text, int scale,
 }
 
 /// @brief A PNG of labelled image rows: a title line, then per row its label (left) and its images (each
-/// column of the matrix one side×side image in [−1, 1], all rows the same count), scaled ×`scale`, on white.
+/// column of the matrix one side×side image in [−1, 1], all rows the same count), scaled ×`scale`, on white;
+/// wide enough for the title.
 inline void write_labelled_rows(const std::filesystem::path& path, const std::string& title,
                                 const std::vector<std::pair<std::string, Eigen::MatrixXf>>& rows, int side,
                                 int scale = 2) {
@@ -146,7 +147,9 @@ inline void write_labelled_rows(const std::filesystem::path& path, const std::st
   int row_w = 0, row_h = 0;
   (void)grid_pixels(rows.front().second, side, layout, row_w, row_h);
   const int top = line + 3 * gap + 4;
-  canvas c(gap * 4 + label_w + row_w, top + static_cast<int>(rows.size()) * row_h + gap, 255);
+  const int width =
+      std::max(gap * 4 + label_w + row_w, gap * 8 + text_width(title, text_scale));  // title fits
+  canvas c(width, top + static_cast<int>(rows.size()) * row_h + gap, 255);
   draw_text(c, gap * 4, gap * 2, title, text_scale, 0);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     int w = 0, h = 0;

@@ -1,7 +1,8 @@
 /// @file
-/// @brief Example code (not part of the library): the two Fashion-MNIST networks — the ε-prediction model
-/// sampled by the demo and the classifier whose penultimate features give the Fréchet distance — and
-/// Stable Diffusion's β table they are trained on.
+/// @brief Example code (not part of the library): the Fashion-MNIST networks — one time-conditioned
+/// residual MLP (`time_mlp`) trained twice, as the ε-prediction model of Stable Diffusion's β table
+/// (`eps_mlp`) and as the velocity model of a rectified flow (`velocity_mlp`), which the demos sample, and
+/// the classifier whose penultimate features give the Fréchet distance — and the β table.
 ///
 /// Both keep their weights in one flat `std::vector<float>` laid out as the weight file's tensor list (each
 /// tensor row-major, biases as n×1), so that Adam and the EMA are loops over one array and save/load copy
@@ -15,9 +16,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <span>
 #include <string>
 #include <vector>
+
+#include <stork/detail/span.hpp>
 
 #include "common.hpp"
 #include "weights.hpp"
@@ -125,8 +127,38 @@ inline void config_keys(const weight_file& w, const std::vector<std::string>& ke
 }
 }  // namespace detail
 
-/// @brief The ε-prediction network: ε̂(x, t) for x in VP scaling (x = √ᾱ·x₀ + √(1 − ᾱ)·ε, 196 pixels)
-/// and a continuous timestep t (training used t ∈ {0, …, 999}; any finite t is accepted).
+/// The architecture of a `time_mlp` (its weight file's config line); the defaults are the committed models'.
+struct time_mlp_config {
+  int pixels = 196;
+  int hidden = 384;
+  int blocks = 3;
+  int frequencies = 16;
+  int max_frequency = 100;
+  int embedding = 128;
+};
+
+/// @brief What a `time_mlp` was trained to predict: the ε of DDPM on Stable Diffusion's β table
+/// (fashion_mnist_train_eps). Names the weight file's kind and the class in errors.
+struct epsilon_target {
+  static constexpr std::string_view kind = "eps-mlp";
+  static constexpr std::string_view name = "eps_mlp";
+};
+
+/// @brief What a `time_mlp` was trained to predict: the velocity v = ε − x₀ of the rectified flow
+/// x_σ = (1 − σ)·x₀ + σ·ε (fashion_mnist_train_flow).
+struct velocity_target {
+  static constexpr std::string_view kind = "velocity-mlp";
+  static constexpr std::string_view name = "velocity_mlp";
+};
+
+/// @brief The time-conditioned network of both generative models: out(x, t) for images x (196 pixels)
+/// and a continuous timestep t on the scale of 1000 training timesteps; `Target` says what `out` is (the
+/// two models share architecture, code and weight format and differ in their training data and kind):
+/// - `eps_mlp` (`time_mlp<epsilon_target>`): ε̂(x, t) for x in VP scaling (x = √ᾱ·x₀ + √(1 − ᾱ)·ε), trained
+///   on t ∈ {0, …, 999};
+/// - `velocity_mlp` (`time_mlp<velocity_target>`): v̂(x, t) ≈ E[ε − x₀ | x] for x = (1 − σ)·x₀ + σ·ε at
+///   t = 1000·σ (`flow_timestep`, SD3's convention), trained on σ uniform in (0, 1).
+/// Any finite t is accepted.
 ///
 /// Architecture (residual MLP with a time embedding):
 /// @code
@@ -134,7 +166,7 @@ inline void config_keys(const weight_file& w, const std::vector<std::string>& ke
 /// e    = silu(temb.w·s + temb.b)                                             (embedding, E)
 /// h    = in.w·x + in.b                                                       (residual stream, H)
 /// for each block b:  h += fc2.w·silu(fc1.w·silu(h) + fc1.b + time.w·e) + fc2.b
-/// ε̂    = out.w·silu(h) + out.b
+/// out  = out.w·silu(h) + out.b                                               (ε̂ or v̂)
 /// @endcode
 /// The frequencies run from 1 to ω_max = `max_frequency` radians per unit of t/1000, so the fastest
 /// feature turns by ω_max/1000 = 0.1 rad per timestep: s(t) is smooth on the scale of one timestep, and a
@@ -143,22 +175,18 @@ inline void config_keys(const weight_file& w, const std::vector<std::string>& ke
 ///
 /// As a sampler callback: `model(x, timestep, out)` on `Eigen::MatrixXf` or `Eigen::MatrixXd` batches
 /// (pixels × n, one sample per column).
-class eps_mlp {
+template <class Target>
+class time_mlp {
  public:
-  static constexpr std::string_view kind = "eps-mlp";
-  struct config {
-    int pixels = 196;
-    int hidden = 384;
-    int blocks = 3;
-    int frequencies = 16;
-    int max_frequency = 100;
-    int embedding = 128;
-  };
+  /// The weight file's kind ("eps-mlp", "velocity-mlp"): a file of the other kind is refused.
+  static constexpr std::string_view kind = Target::kind;
+  /// The architecture (one type for both models).
+  using config = time_mlp_config;
 
   /// Zero weights. Throws stork::error for an invalid config.
-  explicit eps_mlp(const config& c) : cfg_(c) {
+  explicit time_mlp(const config& c) : cfg_(c) {
     if (const std::string why = config_problem(c); !why.empty())
-      throw stork::error("stork: fashion_mnist::eps_mlp: " + why);
+      throw stork::error("stork: " + who() + ": " + why);
     p_ = detail::flat_params(layout(c));
   }
 
@@ -197,11 +225,14 @@ class eps_mlp {
   }
 
   /// Fresh weights (fixed seed): LeCun-uniform, the second layer of each block at half gain.
-  static eps_mlp random(const config& c, std::uint64_t seed) {
-    eps_mlp m(c);
+  static time_mlp random(const config& c, std::uint64_t seed) {
+    time_mlp m(c);
     std::vector<float> gains(m.p_.specs().size(), 1.0f);
-    for (std::size_t k = 0; k < gains.size(); ++k)
-      if (m.p_.specs()[k].name.ends_with(".fc2.w")) gains[k] = 0.5f;
+    const std::string fc2 = ".fc2.w";
+    for (std::size_t k = 0; k < gains.size(); ++k) {
+      const std::string& n = m.p_.specs()[k].name;
+      if (n.size() >= fc2.size() && n.compare(n.size() - fc2.size(), fc2.size(), fc2) == 0) gains[k] = 0.5f;
+    }
     rng g(seed);
     m.p_.init(g, gains);
     return m;
@@ -222,7 +253,7 @@ class eps_mlp {
   }
 
   /// The sinusoidal features s(t) of each timestep (2F × n).
-  Eigen::MatrixXf time_features(std::span<const double> t) const {
+  Eigen::MatrixXf time_features(stork::span<const double> t) const {
     const std::vector<double> w = frequencies();
     Eigen::MatrixXf s(2 * cfg_.frequencies, static_cast<Eigen::Index>(t.size()));
     for (std::size_t j = 0; j < t.size(); ++j)
@@ -235,29 +266,29 @@ class eps_mlp {
     return s;
   }
 
-  /// @brief The sampler callback: ε̂(x, timestep) for every column of x (pixels × n) into out (resized).
+  /// @brief The sampler callback: ε̂ or v̂ (x, timestep) for every column of x (pixels × n) into out (resized).
   /// Throws stork::error for a wrong number of rows or a non-finite timestep.
   void operator()(const Eigen::MatrixXf& x, double timestep, Eigen::MatrixXf& out) const {
     check(x.rows(), timestep);
-    out = run(x, time_features(std::span<const double>(&timestep, 1)), nullptr);
+    out = run(x, time_features(stork::span<const double>(&timestep, 1)), nullptr);
   }
   /// Same for double states (computed in float).
   void operator()(const Eigen::MatrixXd& x, double timestep, Eigen::MatrixXd& out) const {
     check(x.rows(), timestep);
-    out = run(x.cast<float>(), time_features(std::span<const double>(&timestep, 1)), nullptr).cast<double>();
+    out = run(x.cast<float>(), time_features(stork::span<const double>(&timestep, 1)), nullptr)
+              .template cast<double>();
   }
 
-  /// ε̂ for a batch with one timestep per column.
-  Eigen::MatrixXf predict(const Eigen::MatrixXf& x, std::span<const double> timesteps) const {
+  /// The output for a batch with one timestep per column.
+  Eigen::MatrixXf predict(const Eigen::MatrixXf& x, stork::span<const double> timesteps) const {
     if (static_cast<Eigen::Index>(timesteps.size()) != x.cols())
-      stork::detail::fail("fashion_mnist::eps_mlp", "timesteps.size()", timesteps.size(),
-                          "needs one per column of x");
+      stork::detail::fail(who(), "timesteps.size()", timesteps.size(), "needs one per column of x");
     for (double t : timesteps) check(x.rows(), t);
     return run(x, time_features(timesteps), nullptr);
   }
 
-  /// Mean over all entries of (ε̂(x, t) − target)², evaluated in chunks of 1000 columns.
-  double loss(const Eigen::MatrixXf& x, std::span<const double> timesteps,
+  /// Mean over all entries of (out(x, t) − target)², evaluated in chunks of 1000 columns.
+  double loss(const Eigen::MatrixXf& x, stork::span<const double> timesteps,
               const Eigen::MatrixXf& target) const {
     double sum = 0.0;
     for (Eigen::Index j = 0; j < x.cols(); j += 1000) {
@@ -271,8 +302,8 @@ class eps_mlp {
 
   /// @brief Loss (as `loss`) and its gradient with respect to every parameter (`grad`, resized, laid out
   /// as `params()`), by backpropagation.
-  double gradient(const Eigen::MatrixXf& x, std::span<const double> timesteps, const Eigen::MatrixXf& target,
-                  std::vector<float>& grad) const {
+  double gradient(const Eigen::MatrixXf& x, stork::span<const double> timesteps,
+                  const Eigen::MatrixXf& target, std::vector<float>& grad) const {
     cache c;
     const Eigen::MatrixXf s = time_features(timesteps);
     const Eigen::MatrixXf out = run(x, s, &c);
@@ -319,9 +350,10 @@ class eps_mlp {
                         p_.values()});
   }
 
-  /// Reads a weight file of kind eps-mlp: format, checksum, and the tensor names and shapes against the
-  /// architecture its config line describes. Throws stork::error naming the file and the problem.
-  static eps_mlp load(const std::filesystem::path& path) {
+  /// Reads a weight file of this kind (eps-mlp or velocity-mlp): format, checksum, and the tensor names and
+  /// shapes against the architecture its config line describes. Throws stork::error naming the file and the
+  /// problem.
+  static time_mlp load(const std::filesystem::path& path) {
     weight_file w = load_weights(path, kind);
     const std::string src = path.string();
     detail::config_keys(w, {"pixels", "hidden", "blocks", "frequencies", "max_frequency", "embedding"}, src);
@@ -332,7 +364,7 @@ class eps_mlp {
       fail("load_weights", src, "bad config: " + why);
     if (const std::string why = tensor_mismatch(w.tensors, layout(c)); !why.empty())
       fail("load_weights", src, "wrong shapes: " + why);
-    eps_mlp m(c);
+    time_mlp m(c);
     m.p_.values() = std::move(w.data);
     return m;
   }
@@ -343,12 +375,14 @@ class eps_mlp {
     std::vector<Eigen::MatrixXf> h, a, z, u;
   };
 
+  /// "fashion_mnist::eps_mlp" or "fashion_mnist::velocity_mlp", for errors.
+  static std::string who() { return "fashion_mnist::" + std::string(Target::name); }
+
   void check(Eigen::Index rows, double t) const {
     if (rows != cfg_.pixels)
-      stork::detail::fail("fashion_mnist::eps_mlp", "x.rows()", static_cast<long long>(rows),
+      stork::detail::fail(who(), "x.rows()", static_cast<long long>(rows),
                           "the model takes " + std::to_string(cfg_.pixels) + " pixels per column");
-    if (!std::isfinite(t))
-      stork::detail::fail("fashion_mnist::eps_mlp", "timestep", t, "needs a finite timestep");
+    if (!std::isfinite(t)) stork::detail::fail(who(), "timestep", t, "needs a finite timestep");
   }
 
   /// The forward pass; s has one column (shared by all samples) or one per sample. Fills `c` if given.
@@ -394,6 +428,14 @@ class eps_mlp {
   config cfg_;
   detail::flat_params p_;
 };
+
+/// The ε-prediction model (fashion_mnist_train_eps, eps_weights.bin).
+using eps_mlp = time_mlp<epsilon_target>;
+/// The rectified-flow velocity model (fashion_mnist_train_flow, velocity_weights.bin).
+using velocity_mlp = time_mlp<velocity_target>;
+
+/// The velocity model's timestep at flow time σ ∈ [0, 1]: 1000·σ (SD3's transformer convention).
+inline double flow_timestep(double sigma) { return sigma * train_timesteps; }
 
 /// @brief The feature extractor of the Fréchet distance: an MLP classifier
 /// logits = out.w·silu(fc2.w·silu(fc1.w·x + fc1.b) + fc2.b) + out.b on model-space images (pixels in
@@ -466,7 +508,7 @@ class classifier {
     return c;
   }
   /// Fraction of columns classified as their label.
-  double accuracy(const Eigen::MatrixXf& x, std::span<const std::uint8_t> labels) const {
+  double accuracy(const Eigen::MatrixXf& x, stork::span<const std::uint8_t> labels) const {
     std::size_t right = 0;
     for (Eigen::Index j = 0; j < x.cols(); j += 1000) {
       const Eigen::Index n = std::min<Eigen::Index>(1000, x.cols() - j);
@@ -477,7 +519,7 @@ class classifier {
   }
 
   /// Mean cross-entropy of the batch and its gradient (`grad`, resized, laid out as `params()`).
-  double gradient(const Eigen::MatrixXf& x, std::span<const std::uint8_t> labels,
+  double gradient(const Eigen::MatrixXf& x, stork::span<const std::uint8_t> labels,
                   std::vector<float>& grad) const {
     check(x.rows());
     const auto n = static_cast<float>(x.cols());

@@ -1,7 +1,8 @@
-// The ctest of the Fashion-MNIST demo: 64 samples at NFE 20 from the demo's noise (its first 64 columns)
-// with STORK-4 (VP τ, the paper's ε path) and DPM-Solver++(2M) (VE Karras), each on its demo grid, must
-// score an FD below `bound` against the test set; a broken sampler must not: Euler with 2 model calls and
-// the noise itself must score above it.
+// The ctest of the Fashion-MNIST demos: 64 samples at NFE 20 from the demos' noise (its first 64 columns)
+// must score an FD below `bound` against the test set — of the ε model with STORK-4 (VP τ, the paper's ε
+// path) and DPM-Solver++(2M) (VE Karras), of the velocity model with STORK-4 and DPM-Solver++(2M) on
+// use_flow_sigmas at shift 3 and Euler on flow_sigmas at shift 1, each on its demo grid; a broken sampler
+// must not: Euler with 2 model calls (on either model) and the noise itself must score above it.
 //
 //   fashion_mnist_sample_check [data dir]      exit 0: pass, 1: fail, 77: dataset not installed (skipped)
 //
@@ -11,11 +12,12 @@
 // steps 92.8, 64 noise images 271.9. The bound 140 is above the worst of the 20 training sets by more
 // than 3 of their standard deviations; the demo's 64-sample FDs of every method at NFE ≥ 10 lie at or below
 // DDIM's (fd_first64 in fd.csv), and a sampler that leaves visible noise or blur (Euler at NFE 2) lands
-// well above it.
+// well above it. The velocity model's 64-sample FDs at NFE 20 lie at 73–79 (flow_demo's fd_first64).
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
+#include "compare.hpp"  // fixed
 #include "fashion_mnist.hpp"
 #include "samplers.hpp"
 
@@ -34,28 +36,38 @@ int main(int argc, char** argv) try {
     return 77;
   }
   const fm::eps_mlp model = fm::eps_mlp::load(here / "eps_weights.bin");
+  const fm::velocity_mlp flow = fm::velocity_mlp::load(here / "velocity_weights.bin");
   const fm::classifier c = fm::classifier::load(here / "classifier_weights.bin");
   const fm::dataset test = fm::load_dataset(fm::split::test, data);
   const fm::feature_stats ref = fm::stats_of(fm::features_of(c, test.x));
   const dm::mat noise = dm::normals(model.cfg().pixels, 64);
-  const dm::eps_fn eps = [&](const dm::mat& x, double t, dm::mat& out) { model(x, t, out); };
+  const dm::net_fn eps = [&](const dm::mat& x, double t, dm::mat& out) { model(x, t, out); };
+  const dm::net_fn velocity = [&](const dm::mat& x, double t, dm::mat& out) { flow(x, t, out); };
 
   bool ok = true;
-  // Runs `m` with `budget` model calls; the FD must be below the bound (good) or above it (broken).
-  auto check = [&](const dm::method_entry& m, int budget, bool good) {
+  // Runs `m` on `net` with `budget` model calls (flow grids at `shift`); the FD must be below the bound
+  // (good) or above it (broken).
+  auto check = [&](const dm::method_entry& m, const dm::net_fn& net, double shift, int budget, bool good) {
     const auto [steps, planned] = dm::steps_for(m, budget);
-    const std::vector<double> grid = dm::grid_of(m.grid, steps);
+    const std::vector<double> grid = dm::grid_of(m.grid, steps, shift);
     dm::mat x = dm::start_state(m.grid, noise, grid);
-    const std::size_t nfe = m.run(eps, x, grid).nfe;
+    const std::size_t nfe = m.run(net, x, grid).nfe;
     const double fd = fm::image_fd(c, x, ref);
     const bool pass = nfe == planned && static_cast<int>(nfe) <= budget && (good ? fd < bound : fd > bound);
-    std::printf("%-10s %2zu model calls (%2d steps): FD %7.2f, %s %.0f: %s\n", m.name.c_str(), nfe, steps, fd,
-                good ? "needs below" : "needs above", bound, pass ? "ok" : "FAILED");
+    std::printf(
+        "%-10s %-24s %2zu model calls (%2d steps): FD %7.2f, %s %.0f: %s\n", m.name.c_str(),
+        (dm::grid_name(m.grid) + (dm::is_flow(m.grid) ? " shift " + dm::fixed(shift, 0) : "")).c_str(), nfe,
+        steps, fd, good ? "needs below" : "needs above", bound, pass ? "ok" : "FAILED");
     ok = ok && pass;
   };
-  check(dm::vp_entry("stork4_vp", stork::stork4{.stages = 5}), 20, true);
-  check(dm::ve_entry("dpmpp_2m", stork::dpmpp_2m{}), 20, true);
-  check(dm::ve_entry("euler", stork::euler{}), 2, false);
+  check(dm::vp_entry("stork4_vp", stork::stork4{.stages = 5}), eps, 1.0, 20, true);
+  check(dm::ve_entry("dpmpp_2m", stork::dpmpp_2m{}), eps, 1.0, 20, true);
+  check(dm::ve_entry("euler", stork::euler{}), eps, 1.0, 2, false);
+  using dm::grid_kind;
+  check(dm::flow_entry("stork4", grid_kind::use_flow_sigmas, stork::stork4{}), velocity, 3.0, 20, true);
+  check(dm::flow_entry("dpmpp_2m", grid_kind::use_flow_sigmas, stork::dpmpp_2m{}), velocity, 3.0, 20, true);
+  check(dm::flow_entry("euler", grid_kind::flow_sigmas, stork::euler{}), velocity, 1.0, 20, true);
+  check(dm::flow_entry("euler", grid_kind::flow_sigmas, stork::euler{}), velocity, 1.0, 2, false);
   const double fd_noise = fm::image_fd(c, noise, ref);
   std::printf("%-10s FD %7.2f, needs above %.0f: %s\n", "noise", fd_noise, bound,
               fd_noise > bound ? "ok" : "FAILED");

@@ -1,10 +1,10 @@
 /// @file
-/// @brief Example code (not part of the library): the samplers the Fashion-MNIST demo compares, each set up
-/// the way its users run an SD-type discrete ε model, and the budget rule that gives every method the same
-/// number of model calls. Shared by demo.cpp (the FD table), sample_check.cpp (the ctest) and fd.cpp (the
-/// noise).
+/// @brief Example code (not part of the library): the samplers the Fashion-MNIST demos compare, each set up
+/// the way its users run an SD-type discrete ε model (demo.cpp) or a flow-matching velocity model
+/// (flow_demo.cpp), and the budget rule that gives every method the same number of model calls. Shared by
+/// the demos, sample_check.cpp (the ctest) and fd.cpp (the noise).
 ///
-/// Three ways to run the one ε network ε̂(x_VP, t) (`eps_mlp`, trained on SD's scaled-linear table):
+/// Three ways to run the ε network ε̂(x_VP, t) (`eps_mlp`, trained on SD's scaled-linear table):
 /// - VP τ, the paper's ε path (STORK): `stork::field(ε, vp_discrete table, prediction::epsilon)` on a grid
 ///   uniform in τ from 1 (t = 999, the noise) to 1/T (t = 0); the run ends with the denoise x̂₀. The network
 ///   is called at t = τ·T − 1.
@@ -16,6 +16,18 @@
 ///   D(x, σ) = x − σ·ε̂(x/√(σ² + 1), t(σ)) with t(σ) = `timestep_of_sigma(σ)` (fractional, log-σ
 ///   interpolation of the table), under `stork::ve{}` (prediction::sample), on `karras_sigmas(N)` between
 ///   the table's σ range (σ₀ = 0.0292 to σ₉₉₉ = 14.61, then 0); the noise is scaled by σ_max.
+///
+/// The velocity network v̂(x_σ, 1000·σ) (`velocity_mlp`, a rectified flow x_σ = (1 − σ)·x₀ + σ·ε) is a plain
+/// velocity field in σ, which stork reads as rectified flow (`flow_entry`), on the three flow grids its users
+/// run, each with a shift S (σ = S·u/(1 + (S − 1)·u); SD3 uses 3), all ending at σ = 0 and starting from the
+/// N(0, I) noise as it is:
+/// - `flow_sigmas`: diffusers' FlowMatchEulerDiscreteScheduler (`stork::flow_sigmas`, σ from 1 down to a
+///   σ_min tail): what Euler, Heun and the ancestral/SDE samplers of SD3/FLUX pipelines run on;
+/// - `use_flow_sigmas`: diffusers' DPMSolverMultistep/UniPCMultistep with use_flow_sigmas=True
+///   (`stork::use_flow_sigmas`, from F(1 − 1/T) = 0.999 (S = 1), 0.99967 (S = 3), no tail);
+/// - `simple`: ComfyUI's "simple" scheduler on a flow model, σ_k = F(1 − k/N) (the iPNDM setting of
+///   bench/quality).
+/// Which method runs on which grid is one list, `flow_methods`.
 #pragma once
 
 #include <stork/eigen.hpp>
@@ -27,18 +39,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "common.hpp"
+#include "models.hpp"
 
 namespace fashion_mnist::demo {
 
 using mat = Eigen::MatrixXf;
-/// ε̂(x, t): the network (x in VP scaling, t a continuous training timestep), or a stand-in.
-using eps_fn = std::function<void(const mat&, double, mat&)>;
+/// The network at a continuous timestep t on the scale of 1000 training timesteps: ε̂(x_VP, t) or
+/// v̂(x_σ, 1000·σ); or a stand-in.
+using net_fn = std::function<void(const mat&, double, mat&)>;
 
 inline constexpr int train_timesteps = 1000;
 inline constexpr double beta_start = 0.00085, beta_end = 0.012;
@@ -50,12 +64,39 @@ inline const stork::vp_discrete& sd_table() {
   return table;
 }
 
-/// The three grids of the file comment.
+/// The grids of the file comment: three for the ε model, three for the flow model.
 enum class grid_kind {
-  vp_uniform,  ///< τ uniform from 1 to 1/T: N intervals, N + 1 points
-  vp_paper,    ///< `stork::vp_taus(N)`: (N − 1)/N, …, 1/N, 1e-3 (N points)
-  karras,      ///< `karras_sigmas(N)` over the table's σ range, then 0
+  vp_uniform,       ///< τ uniform from 1 to 1/T: N intervals, N + 1 points
+  vp_paper,         ///< `stork::vp_taus(N)`: (N − 1)/N, …, 1/N, 1e-3 (N points)
+  karras,           ///< `karras_sigmas(N)` over the table's σ range, then 0
+  flow_sigmas,      ///< `stork::flow_sigmas(N, {.shift = S})`: 1, …, σ_min, 0 (N intervals)
+  use_flow_sigmas,  ///< `stork::use_flow_sigmas(N, S)`: F(1 − 1/T), …, 0 (N intervals)
+  simple,           ///< ComfyUI's simple scheduler: F(1), F(1 − 1/N), …, F(1/N), 0 (N intervals)
 };
+
+/// Whether the grid is one of the flow model's (σ from about 1 to 0, with a shift).
+inline bool is_flow(grid_kind g) {
+  return g == grid_kind::flow_sigmas || g == grid_kind::use_flow_sigmas || g == grid_kind::simple;
+}
+
+/// The grid's name in tables and file names.
+inline std::string grid_name(grid_kind g) {
+  switch (g) {
+    case grid_kind::vp_uniform:
+      return "vp_uniform";
+    case grid_kind::vp_paper:
+      return "vp_taus";
+    case grid_kind::karras:
+      return "karras";
+    case grid_kind::flow_sigmas:
+      return "flow_sigmas";
+    case grid_kind::use_flow_sigmas:
+      return "use_flow_sigmas";
+    case grid_kind::simple:
+      return "simple";
+  }
+  return "?";
+}
 
 /// One line for the table: what a grid is.
 inline std::string describe(grid_kind g) {
@@ -66,12 +107,19 @@ inline std::string describe(grid_kind g) {
       return "VP vp_taus(N) (starts at (N-1)/N), eps as vp_linear(0.85, 12): the reference code's reading";
     case grid_kind::karras:
       return "VE Karras sigma 14.61 -> 0.0292, 0; D = x - sigma*eps(x/sqrt(sigma^2+1), t(sigma))";
+    case grid_kind::flow_sigmas:
+      return "flow_sigmas: diffusers FlowMatchEulerDiscreteScheduler, sigma 1 -> sigma_min, 0";
+    case grid_kind::use_flow_sigmas:
+      return "use_flow_sigmas: diffusers DPMSolverMultistep/UniPC flow grid, sigma F(1 - 1/T) -> 0";
+    case grid_kind::simple:
+      return "simple: ComfyUI's simple scheduler, sigma F(1 - k/N), then 0";
   }
   return "?";
 }
 
-/// The grid of `steps` steps (what "steps" counts depends on the grid: intervals, or vp_taus' N points).
-inline std::vector<double> grid_of(grid_kind g, int steps) {
+/// The grid of `steps` steps (what "steps" counts depends on the grid: intervals, or vp_taus' N points);
+/// `shift` is the flow grids' S (ignored by the ε grids).
+inline std::vector<double> grid_of(grid_kind g, int steps, double shift = 1.0) {
   switch (g) {
     case grid_kind::vp_uniform: {
       std::vector<double> t(static_cast<std::size_t>(steps) + 1);
@@ -90,12 +138,27 @@ inline std::vector<double> grid_of(grid_kind g, int steps) {
       return stork::karras_sigmas(
           steps, {.sigma_min = table.ve_sigma(0), .sigma_max = table.ve_sigma(train_timesteps - 1)});
     }
+    case grid_kind::flow_sigmas: {
+      stork::flow_schedule s;
+      s.shift = shift;
+      return stork::flow_sigmas(steps, s);
+    }
+    case grid_kind::use_flow_sigmas:
+      return stork::use_flow_sigmas(steps, shift);
+    case grid_kind::simple: {
+      stork::flow_schedule s;  // u = 1, 1 − 1/N, …, 1/N, shifted like flow_sigmas' u, then 0
+      s.shift = shift;
+      s.sigmas.resize(static_cast<std::size_t>(steps));
+      for (int k = 0; k < steps; ++k)
+        s.sigmas[static_cast<std::size_t>(k)] = 1.0 - static_cast<double>(k) / static_cast<double>(steps);
+      return stork::flow_sigmas(steps, s);
+    }
   }
   return {};
 }
 
-/// The state a run starts from: the N(0, I) noise as it is in VP, times the first σ in VE.
-inline mat start_state(grid_kind g, const mat& noise, std::span<const double> grid) {
+/// The state a run starts from: the N(0, I) noise as it is in VP and flow, times the first σ in VE.
+inline mat start_state(grid_kind g, const mat& noise, stork::span<const double> grid) {
   return g == grid_kind::karras ? mat(noise * static_cast<float>(grid.front())) : noise;
 }
 
@@ -109,19 +172,19 @@ struct method_entry {
   std::string name;
   grid_kind grid;
   bool stochastic = false;
-  std::function<stork::stats(const eps_fn&, mat&, std::span<const double>)> run;
+  std::function<stork::stats(const net_fn&, mat&, stork::span<const double>)> run;
 };
 
 namespace detail {
 /// A stochastic method declares `static constexpr bool stochastic = true`.
+template <class Method, class = void>
+inline constexpr bool is_stochastic = false;
 template <class Method>
-inline constexpr bool is_stochastic = requires {
-  requires Method::stochastic;
-};
+inline constexpr bool is_stochastic<Method, std::void_t<decltype(Method::stochastic)>> = Method::stochastic;
 
 /// integrate, with the seeded draws for a stochastic method.
 template <class Method, class F>
-stork::stats integrate(const Method& m, F&& f, mat& x, std::span<const double> grid) {
+stork::stats integrate(const Method& m, F&& f, mat& x, stork::span<const double> grid) {
   if constexpr (is_stochastic<Method>)
     return stork::integrate(m, std::forward<F>(f), x, grid, stork::normal_noise{draw_seed});
   else
@@ -133,7 +196,7 @@ stork::stats integrate(const Method& m, F&& f, mat& x, std::span<const double> g
 template <class Method>
 method_entry vp_entry(std::string name, Method m) {
   return {std::move(name), grid_kind::vp_uniform, detail::is_stochastic<Method>,
-          [m](const eps_fn& eps, mat& x, std::span<const double> grid) {
+          [m](const net_fn& eps, mat& x, stork::span<const double> grid) {
             auto model = [&eps](const mat& y, double tau, mat& out) {
               eps(y, std::clamp(tau * train_timesteps - 1.0, 0.0, train_timesteps - 1.0), out);
             };
@@ -145,7 +208,7 @@ method_entry vp_entry(std::string name, Method m) {
 template <class Method>
 method_entry reference_entry(std::string name, Method m) {
   return {std::move(name), grid_kind::vp_paper, detail::is_stochastic<Method>,
-          [m](const eps_fn& eps, mat& x, std::span<const double> grid) {
+          [m](const net_fn& eps, mat& x, stork::span<const double> grid) {
             auto model = [&eps](const mat& y, double tau, mat& out) {
               eps(y, std::clamp(tau * train_timesteps, 0.0, train_timesteps - 1.0), out);
             };
@@ -160,7 +223,7 @@ method_entry reference_entry(std::string name, Method m) {
 template <class Method>
 method_entry ve_entry(std::string name, Method m) {
   return {std::move(name), grid_kind::karras, detail::is_stochastic<Method>,
-          [m](const eps_fn& eps, mat& x, std::span<const double> grid) {
+          [m](const net_fn& eps, mat& x, stork::span<const double> grid) {
             mat scaled;
             auto denoiser = [&eps, &scaled](const mat& y, double sigma, mat& d) {
               scaled = y * static_cast<float>(1.0 / std::sqrt(sigma * sigma + 1.0));
@@ -169,6 +232,17 @@ method_entry ve_entry(std::string name, Method m) {
             };
             return detail::integrate(m, stork::field(denoiser, stork::ve{}, stork::prediction::sample), x,
                                      grid);
+          }};
+}
+
+/// @brief A method on the velocity model (file comment) over a flow grid; stochastic methods get
+/// `seeded_normals`.
+template <class Method>
+method_entry flow_entry(std::string name, grid_kind kind, Method m) {
+  return {std::move(name), kind, detail::is_stochastic<Method>,
+          [m](const net_fn& net, mat& x, stork::span<const double> grid) {
+            auto velocity = [&net](const mat& y, double sigma, mat& v) { net(y, flow_timestep(sigma), v); };
+            return detail::integrate(m, velocity, x, grid);
           }};
 }
 
@@ -201,6 +275,29 @@ inline std::vector<std::pair<std::string, std::string>> methods_not_run() {
            "STORK-2 is broken (docs/reference.md 2.3)"}};
 }
 
+/// @brief THE list of samplers the flow demo compares, in table order, each on the grid of its users (file
+/// comment): change a method's grid here. STORK runs on `use_flow_sigmas` (issue 19 measures its best flow
+/// grid); the paper's reference code runs it on `flow_sigmas`.
+inline std::vector<method_entry> flow_methods() {
+  constexpr grid_kind euler_grid = grid_kind::flow_sigmas, multistep_grid = grid_kind::use_flow_sigmas,
+                      stork_grid = grid_kind::use_flow_sigmas, comfy_grid = grid_kind::simple;
+  stork::unipc unipc3;
+  unipc3.order = 3;
+  return {
+      flow_entry("stork4", stork_grid, stork::stork4{}),
+      flow_entry("stork2", stork_grid, stork::stork2{}),
+      flow_entry("euler", euler_grid, stork::euler{}),
+      flow_entry("heun", euler_grid, stork::heun{}),
+      flow_entry("dpmpp_2m", multistep_grid, stork::dpmpp_2m{}),
+      flow_entry("dpmpp_3m", multistep_grid, stork::dpmpp_3m{}),
+      flow_entry("unipc", multistep_grid, unipc3),
+      flow_entry("ipndm", comfy_grid, stork::ipndm{}),
+      flow_entry("euler_ancestral", euler_grid, stork::euler_ancestral{}),
+      flow_entry("dpmpp_2m_sde", euler_grid, stork::dpmpp_2m_sde{}),
+      flow_entry("dpmpp_3m_sde", euler_grid, stork::dpmpp_3m_sde{}),
+  };
+}
+
 /// The NFE budgets of the table.
 inline const std::vector<int> nfe_budgets{5, 8, 10, 15, 20, 30, 50};
 
@@ -209,7 +306,7 @@ inline const std::vector<int> nfe_budgets{5, 8, 10, 15, 20, 30, 50};
 /// sample, so every method's own counting rule (start-up calls, Heun's two calls, the VP denoise, the
 /// reference's N + 2) applies as it is.
 inline std::pair<int, std::size_t> steps_for(const method_entry& m, int budget) {
-  const eps_fn zero = [](const mat& x, double, mat& out) { out.setZero(x.rows(), x.cols()); };
+  const net_fn zero = [](const mat& x, double, mat& out) { out.setZero(x.rows(), x.cols()); };
   std::pair<int, std::size_t> best{0, 0};
   for (int steps = 1; steps <= budget; ++steps) {
     std::size_t nfe = 0;
