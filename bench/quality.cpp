@@ -152,6 +152,14 @@ std::vector<method_entry> methods() {
       entry("stork4_vel", stork_own, stork::stork4{.extrapolate = stork::extrapolate::velocity}),
       entry("stork4_reference", paper, stork::stork4{.stages = 5, .variant = variant::reference}),
       entry("stork2", stork_own, stork::stork2{.stages = 50}),
+      // stable-diffusion.cpp's deterministic menu methods (docs/menu.md), on the grids its users pick for them
+      // (FlowMatchEuler's for flows, karras otherwise).
+      entry("dpm2", tail, stork::dpm2{}),
+      entry("dpmpp_2m_v2", tail, stork::dpmpp_2m_v2{}),
+      entry("ipndm_fixed", tail, stork::ipndm{.coefficients = stork::ipndm_coefficients::fixed}),
+      entry("ipndm_sd_cpp_v", tail, stork::ipndm{.coefficients = stork::ipndm_coefficients::sd_cpp_v}),
+      entry("lms", tail, stork::lms{}),
+      entry("res_multistep", tail, stork::res_multistep{}),
   };
   for (method_entry& e : ms) {
     e.normal_last_step = e.name == "ipndm" || e.name == "stork4_vel";
