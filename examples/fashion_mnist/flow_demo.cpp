@@ -27,9 +27,9 @@
 // steps bounds its error (printed).
 //
 // Cost: one model call on 5,000 images takes about 0.2 s on one core (AVX2); the full run makes 3,032 of
-// them (11 methods x 7 budgets x 2 shifts) plus 7,200 for the ODE solutions on 256 samples: about 11
-// CPU-minutes, 5–6 minutes on 2 threads. tools/demo runs it on 1,000 samples by default (measured: 167 s
-// of CPU, under 1.5 minutes on 2 threads).
+// them (11 methods x 7 budgets x 2 shifts) plus 7,200 for the ODE solutions on 256 samples (measured: 602 s
+// of CPU, about 5 minutes on 2 threads). tools/demo runs it on 1,000 samples by default (167 s of CPU,
+// under 1.5 minutes on 2 threads).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
