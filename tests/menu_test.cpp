@@ -112,8 +112,8 @@ TEST_CASE("menu: options set the typed method's members", "[menu]") {
   REQUIRE(s->derivative_order == 3);
   REQUIRE(s->variant == stork::variant::reference);
   REQUIRE(s->startup == stork::startup::runge_kutta);
-  const stork::euler_ancestral* ea =
-      stork::method_from_name("euler_a", "eta=0.5").get_if<stork::euler_ancestral>();
+  const stork::any_method a = stork::method_from_name("euler_a", "eta=0.5");  // get_if points into it
+  const stork::euler_ancestral* ea = a.get_if<stork::euler_ancestral>();
   REQUIRE(ea != nullptr);
   REQUIRE(ea->eta == 0.5);
   REQUIRE(ea->s_noise == 1.0);

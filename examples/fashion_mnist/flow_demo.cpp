@@ -119,7 +119,7 @@ int main(int argc, char** argv) try {
   for (std::size_t s = 0; s < shifts.size(); ++s)
     for (std::size_t m = 0; m < methods.size(); ++m)
       for (std::size_t b = 0; b < dm::nfe_budgets.size(); ++b) {
-        const auto [steps, nfe] = dm::steps_for(methods[m], dm::nfe_budgets[b]);  // the same for every shift
+        const auto [steps, nfe] = dm::steps_for(methods[m], dm::nfe_budgets[b], shifts[s]);
         job j;
         j.method = m, j.budget = b, j.setting = s, j.steps = steps, j.planned_nfe = nfe;
         total_calls += nfe;

@@ -48,7 +48,7 @@ int main(int argc, char** argv) try {
   // Runs `m` on `net` with `budget` model calls (flow grids at `shift`); the FD must be below the bound
   // (good) or above it (broken).
   auto check = [&](const dm::method_entry& m, const dm::net_fn& net, double shift, int budget, bool good) {
-    const auto [steps, planned] = dm::steps_for(m, budget);
+    const auto [steps, planned] = dm::steps_for(m, budget, shift);
     const std::vector<double> grid = dm::grid_of(m.grid, steps, shift);
     dm::mat x = dm::start_state(m.grid, noise, grid);
     const std::size_t nfe = m.run(net, x, grid).nfe;

@@ -305,13 +305,13 @@ inline const std::vector<int> nfe_budgets{5, 8, 10, 15, 20, 30, 50};
 /// {0, 0} when even the smallest grid costs more. Found by running the method on a stand-in ε̂ = 0 on one
 /// sample, so every method's own counting rule (start-up calls, Heun's two calls, the VP denoise, the
 /// reference's N + 2) applies as it is.
-inline std::pair<int, std::size_t> steps_for(const method_entry& m, int budget) {
+inline std::pair<int, std::size_t> steps_for(const method_entry& m, int budget, double shift = 1.0) {
   const net_fn zero = [](const mat& x, double, mat& out) { out.setZero(x.rows(), x.cols()); };
   std::pair<int, std::size_t> best{0, 0};
   for (int steps = 1; steps <= budget; ++steps) {
     std::size_t nfe = 0;
     try {
-      const std::vector<double> grid = grid_of(m.grid, steps);
+      const std::vector<double> grid = grid_of(m.grid, steps, shift);  // STORK's start-up depends on the grid
       mat x = start_state(m.grid, mat::Zero(1, 1), grid);
       nfe = m.run(zero, x, grid).nfe;
     } catch (const stork::error&) {
