@@ -10,8 +10,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "support/alloc_counter.hpp"
@@ -223,5 +225,66 @@ TEST_CASE(
         REQUIRE(same_bits(any_run, typed_loop));
       });
     }
+  }
+}
+
+TEST_CASE(
+    "menu: every stochastic method hands a source that takes the interval (a Brownian tree) the grid "
+    "interval of each draw",
+    "[menu][stochastic][brownian_tree]") {
+  // k-diffusion's convention, noise_sampler(sigma, sigma_next) for every sampler that adds noise: an engine
+  // picks the sampler by name and passes one source, so a Brownian tree must work with each of them.
+  for (const stork::method_entry& e : stork::method_menu()) {
+    const bool has_eta = (" " + std::string(e.keys) + " ").find(" eta ") != std::string::npos;
+    const stork::any_method m = stork::method_from_name(e.name, !has_eta          ? ""
+                                                                : e.name == "tcd" ? "eta=0.3"
+                                                                                  : "eta=1");
+    if (!m.stochastic()) continue;
+    for (const convention c : {convention::flow, convention::ve, convention::vp}) {
+      INFO(e.name << " in convention " << static_cast<int>(c));
+      const vec grid = grid_of(c), x0(3, c == convention::ve ? grid.front() * 0.4 : 0.4);
+      std::vector<std::pair<double, double>> asked;
+      stork::normal_noise normal{3};
+      auto recording = [&](vec& z, double from, double to) {
+        asked.emplace_back(from, to);
+        normal(z);
+      };
+      m.visit([&](const auto& typed) {
+        using M = stork::detail::remove_cvref_t<decltype(typed)>;
+        constexpr bool cfg_pp = stork::detail::needs_unconditional_v<M>;
+        auto run_in = [&](auto process) {
+          drive<cfg_pp>(stork::make_scheduler(m, grid, x0, process, std::ref(recording)), c, x0);
+        };
+        if (c == convention::flow)
+          run_in(stork::rectified_flow{});
+        else if (c == convention::ve)
+          run_in(stork::ve{});
+        else
+          run_in(stork::vp_linear{});
+      });
+      REQUIRE(!asked.empty());
+      std::size_t last = 0;
+      for (const auto& [from, to] : asked) {
+        const auto at = std::find(grid.begin(), grid.end(), from);
+        REQUIRE(at != grid.end());
+        const auto n = static_cast<std::size_t>(at - grid.begin());
+        REQUIRE(n + 1 < grid.size());
+        REQUIRE(to == grid[n + 1]);
+        REQUIRE(n >= last);  // in grid order
+        last = n;
+      }
+    }
+  }
+  // The real tree through the run-time menu, with euler_a (which has no tree of its own in sd.cpp) and the
+  // method it was made for.
+  for (const char* name : {"euler_a", "dpm++2m_sde_bt", "er_sde"}) {
+    INFO(name);
+    const vec grid = grid_of(convention::ve);
+    vec x(3, grid.front() * 0.4);
+    stork::brownian_tree_noise tree(x, grid, 17);
+    auto denoiser = [](const vec& y, double t, vec& out) { model_of(convention::ve, y, t, out); };
+    stork::integrate(stork::method_from_name(name), stork::field(denoiser, stork::ve{}), x, grid,
+                     std::ref(tree));
+    REQUIRE(std::all_of(x.begin(), x.end(), [](double v) { return std::isfinite(v); }));
   }
 }

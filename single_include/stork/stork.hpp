@@ -1486,8 +1486,7 @@ auto pick_ops(A&&... a) {
 /// What a stochastic stepper calls for noise: the engine's source, then checks that it kept the size and
 /// (unless turned off) wrote finite values. The stepper draws before it changes anything, so a bad draw
 /// leaves x and the scheduler as they were. `draw(out, from, to)` hands the source the interval of the draw
-/// when it takes one (`takes_interval_v`) and calls `noise(out)` otherwise; `operator()(out)` is the call
-/// without the interval.
+/// when it takes one (`takes_interval_v`) and calls `noise(out)` otherwise.
 template <class Noise, class Ops, class S>
 struct checked_noise {
   Noise& noise;
@@ -1495,14 +1494,6 @@ struct checked_noise {
   std::size_t size;
   bool check_finite;
 
-  void operator()(S& out) {
-    static_assert(
-        std::is_invocable_v<Noise&, S&>,
-        "stork: this noise source takes the interval of each draw, noise(out, sigma_from, sigma_to), "
-        "and this method calls it without one");
-    noise(out);
-    check(out);
-  }
   void operator()(S& out, double from, double to) {
     if constexpr (takes_interval_v<Noise, S>)
       noise(out, from, to);
@@ -2196,13 +2187,6 @@ rule_stage stage_at(const P& p, bool flow, double target, double t_from, double 
   }
 }
 
-/// The noise draw of an interval: taken from the engine's source into the method's buffer, before x
-/// changes; nullptr when the interval adds no noise.
-template <class S, class Buffer, class Noise, class Ops>
-const S* draw_if(bool noisy, Buffer& buf, Noise& noise, Ops& ops, const S& x) {
-  return noisy ? &buf.draw(noise, ops, x) : nullptr;
-}
-
 }  // namespace stork::detail
 // ---- end stork/detail/menu_rule.hpp
 
@@ -2248,20 +2232,11 @@ class noise_buffer {
   /// True when the method adds noise (the source is called on every interval that does not end at data).
   bool active() const noexcept { return buf_.has_value(); }
   /// Fills the buffer from the engine's source (already wrapped by `checked_noise`, which throws for a
-  /// resized or non-finite draw) and returns it. If the source fails, the buffer is made afresh like `x`
-  /// (the only allocation, on that error path) so that a source that resized it cannot break later steps.
-  template <class Noise, class Ops>
-  const S& draw(Noise& noise, Ops& ops, const S& x) {
-    try {
-      noise(*buf_);
-    } catch (...) {
-      *buf_ = ops.make_like(x);
-      throw;
-    }
-    return *buf_;
-  }
-  /// The same, handing the source the grid interval [from, to] of the draw when it takes one
-  /// (`noise(out, from, to)`: a Brownian tree); a plain source is called as `noise(out)`.
+  /// resized or non-finite draw) and returns it, handing the source the grid interval [from, to] of the draw
+  /// when it takes one (`noise(out, from, to)`: a Brownian tree; k-diffusion's noise_sampler(sigma,
+  /// sigma_next) convention, for every stochastic method); a plain source is called as `noise(out)`. If the
+  /// source fails, the buffer is made afresh like `x` (the only allocation, on that error path) so that a
+  /// source that resized it cannot break later steps.
   template <class Noise, class Ops>
   const S& draw(Noise& noise, Ops& ops, const S& x, double from, double to) {
     try {
@@ -2414,7 +2389,7 @@ class lcm_stepper {
                                      noisy ? st * (start_ + (end_ - start_) * frac) : 0.0};
     check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
     if (noisy) {
-      const S& z = noise_.draw(noise, ops, x);  // before anything changes
+      const S& z = noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
       comb<3>(ops, x, coef, {&x, &out, &z});
     } else {
       comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
@@ -2474,7 +2449,7 @@ class tcd_stepper {
     check_step_weights(name, stork::span<const double>(coef.data(), q.noisy ? 3 : 2), n, walk_.t0(),
                        walk_.t1(), stochastic_weights_overflow);
     if (q.noisy) {
-      const S& z = noise_.draw(noise, ops, x);  // before anything changes
+      const S& z = noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
       comb<3>(ops, x, coef, {&x, &out, &z});
     } else {
       comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
@@ -2703,7 +2678,7 @@ class ddim_trailing_stepper {
     const std::array<double, 3> coef{cx + cd * c.state, cd * c.output, cz};
     check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
     if (noisy) {
-      const S& z = noise_.draw(noise, ops, x);  // before anything changes
+      const S& z = noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
       comb<3>(ops, x, coef, {&x, &out, &z});
     } else {
       comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
@@ -3107,7 +3082,7 @@ class two_stage_stepper {
       check_step_weights(Method::name, stork::span<const double>(coef.data(), q.noisy ? 3 : 2), n, walk_.t0(),
                          walk_.t1(), stochastic_weights_overflow);
       if (q.noisy) {
-        const S& z = noise_.draw(noise, ops, x);  // before anything changes
+        const S& z = noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
         comb<3>(ops, x, coef, {&x, &out, &z});
       } else {
         comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
@@ -3127,7 +3102,7 @@ class two_stage_stepper {
     if (q.noisy) term(q.cz, nullptr);
     check_step_weights(Method::name, stork::span<const double>(coef.data(), k), n, walk_.t0(), walk_.t1(),
                        stochastic_weights_overflow);
-    if (q.noisy) xs[k - 1] = &noise_.draw(noise, ops, x);  // before anything changes
+    if (q.noisy) xs[k - 1] = &noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
     comb_n<5>(ops, x, coef, xs, k);
     stage_ = false;
     walk_.next();
@@ -3680,7 +3655,8 @@ class er_sde_stepper {
     if (noisy) cz = s_noise_ * at * std::sqrt(noise_sq);
     const std::array<double, 5> coef{cx, cd, c1, c2, cz};
     check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
-    const S* z = noisy ? &noise_.draw(noise, ops, x) : nullptr;  // before anything changes
+    const S* z =
+        noisy ? &noise_.draw(noise, ops, x, walk_.t0(), walk_.t1()) : nullptr;  // before anything changes
     comb<2>(ops, d, {c.state, c.output}, {&x, &out});
     S& dd = dd_[dd_cur_];
     if (first_difference) comb<2>(ops, dd, {1.0 / denom_d, -1.0 / denom_d}, {&d, &d_old});
@@ -6509,7 +6485,7 @@ class sigma_multistep_stepper {
                            : "the grid's steps in t = -log(sigma) are too unequal");
     const S* z = nullptr;
     if constexpr (!std::is_same_v<Noise, no_noise>)
-      if (noisy) z = &noise_.draw(*noise, ops, x);  // before anything changes
+      if (noisy) z = &noise_.draw(*noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
     const affine_velocity c = param_.denoise(walk_.t0());
     S& d = ring_.next();
     comb<2>(ops, d, {c.state, c.output}, {&x, &out});

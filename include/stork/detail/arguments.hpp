@@ -125,8 +125,7 @@ auto pick_ops(A&&... a) {
 /// What a stochastic stepper calls for noise: the engine's source, then checks that it kept the size and
 /// (unless turned off) wrote finite values. The stepper draws before it changes anything, so a bad draw
 /// leaves x and the scheduler as they were. `draw(out, from, to)` hands the source the interval of the draw
-/// when it takes one (`takes_interval_v`) and calls `noise(out)` otherwise; `operator()(out)` is the call
-/// without the interval.
+/// when it takes one (`takes_interval_v`) and calls `noise(out)` otherwise.
 template <class Noise, class Ops, class S>
 struct checked_noise {
   Noise& noise;
@@ -134,14 +133,6 @@ struct checked_noise {
   std::size_t size;
   bool check_finite;
 
-  void operator()(S& out) {
-    static_assert(
-        std::is_invocable_v<Noise&, S&>,
-        "stork: this noise source takes the interval of each draw, noise(out, sigma_from, sigma_to), "
-        "and this method calls it without one");
-    noise(out);
-    check(out);
-  }
   void operator()(S& out, double from, double to) {
     if constexpr (takes_interval_v<Noise, S>)
       noise(out, from, to);

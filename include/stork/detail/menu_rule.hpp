@@ -116,11 +116,4 @@ rule_stage stage_at(const P& p, bool flow, double target, double t_from, double 
   }
 }
 
-/// The noise draw of an interval: taken from the engine's source into the method's buffer, before x
-/// changes; nullptr when the interval adds no noise.
-template <class S, class Buffer, class Noise, class Ops>
-const S* draw_if(bool noisy, Buffer& buf, Noise& noise, Ops& ops, const S& x) {
-  return noisy ? &buf.draw(noise, ops, x) : nullptr;
-}
-
 }  // namespace stork::detail

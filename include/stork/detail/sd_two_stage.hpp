@@ -103,7 +103,7 @@ class two_stage_stepper {
       check_step_weights(Method::name, stork::span<const double>(coef.data(), q.noisy ? 3 : 2), n, walk_.t0(),
                          walk_.t1(), stochastic_weights_overflow);
       if (q.noisy) {
-        const S& z = noise_.draw(noise, ops, x);  // before anything changes
+        const S& z = noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
         comb<3>(ops, x, coef, {&x, &out, &z});
       } else {
         comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
@@ -123,7 +123,7 @@ class two_stage_stepper {
     if (q.noisy) term(q.cz, nullptr);
     check_step_weights(Method::name, stork::span<const double>(coef.data(), k), n, walk_.t0(), walk_.t1(),
                        stochastic_weights_overflow);
-    if (q.noisy) xs[k - 1] = &noise_.draw(noise, ops, x);  // before anything changes
+    if (q.noisy) xs[k - 1] = &noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
     comb_n<5>(ops, x, coef, xs, k);
     stage_ = false;
     walk_.next();

@@ -46,20 +46,11 @@ class noise_buffer {
   /// True when the method adds noise (the source is called on every interval that does not end at data).
   bool active() const noexcept { return buf_.has_value(); }
   /// Fills the buffer from the engine's source (already wrapped by `checked_noise`, which throws for a
-  /// resized or non-finite draw) and returns it. If the source fails, the buffer is made afresh like `x`
-  /// (the only allocation, on that error path) so that a source that resized it cannot break later steps.
-  template <class Noise, class Ops>
-  const S& draw(Noise& noise, Ops& ops, const S& x) {
-    try {
-      noise(*buf_);
-    } catch (...) {
-      *buf_ = ops.make_like(x);
-      throw;
-    }
-    return *buf_;
-  }
-  /// The same, handing the source the grid interval [from, to] of the draw when it takes one
-  /// (`noise(out, from, to)`: a Brownian tree); a plain source is called as `noise(out)`.
+  /// resized or non-finite draw) and returns it, handing the source the grid interval [from, to] of the draw
+  /// when it takes one (`noise(out, from, to)`: a Brownian tree; k-diffusion's noise_sampler(sigma,
+  /// sigma_next) convention, for every stochastic method); a plain source is called as `noise(out)`. If the
+  /// source fails, the buffer is made afresh like `x` (the only allocation, on that error path) so that a
+  /// source that resized it cannot break later steps.
   template <class Noise, class Ops>
   const S& draw(Noise& noise, Ops& ops, const S& x, double from, double to) {
     try {

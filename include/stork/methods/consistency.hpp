@@ -127,7 +127,7 @@ class lcm_stepper {
                                      noisy ? st * (start_ + (end_ - start_) * frac) : 0.0};
     check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
     if (noisy) {
-      const S& z = noise_.draw(noise, ops, x);  // before anything changes
+      const S& z = noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
       comb<3>(ops, x, coef, {&x, &out, &z});
     } else {
       comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});
@@ -187,7 +187,7 @@ class tcd_stepper {
     check_step_weights(name, stork::span<const double>(coef.data(), q.noisy ? 3 : 2), n, walk_.t0(),
                        walk_.t1(), stochastic_weights_overflow);
     if (q.noisy) {
-      const S& z = noise_.draw(noise, ops, x);  // before anything changes
+      const S& z = noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
       comb<3>(ops, x, coef, {&x, &out, &z});
     } else {
       comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});

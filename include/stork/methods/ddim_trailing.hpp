@@ -103,7 +103,7 @@ class ddim_trailing_stepper {
     const std::array<double, 3> coef{cx + cd * c.state, cd * c.output, cz};
     check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
     if (noisy) {
-      const S& z = noise_.draw(noise, ops, x);  // before anything changes
+      const S& z = noise_.draw(noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
       comb<3>(ops, x, coef, {&x, &out, &z});
     } else {
       comb<2>(ops, x, {coef[0], coef[1]}, {&x, &out});

@@ -155,7 +155,8 @@ class er_sde_stepper {
     if (noisy) cz = s_noise_ * at * std::sqrt(noise_sq);
     const std::array<double, 5> coef{cx, cd, c1, c2, cz};
     check_step_weights(name, coef, n, walk_.t0(), walk_.t1(), stochastic_weights_overflow);
-    const S* z = noisy ? &noise_.draw(noise, ops, x) : nullptr;  // before anything changes
+    const S* z =
+        noisy ? &noise_.draw(noise, ops, x, walk_.t0(), walk_.t1()) : nullptr;  // before anything changes
     comb<2>(ops, d, {c.state, c.output}, {&x, &out});
     S& dd = dd_[dd_cur_];
     if (first_difference) comb<2>(ops, dd, {1.0 / denom_d, -1.0 / denom_d}, {&d, &d_old});

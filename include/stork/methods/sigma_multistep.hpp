@@ -191,7 +191,7 @@ class sigma_multistep_stepper {
                            : "the grid's steps in t = -log(sigma) are too unequal");
     const S* z = nullptr;
     if constexpr (!std::is_same_v<Noise, no_noise>)
-      if (noisy) z = &noise_.draw(*noise, ops, x);  // before anything changes
+      if (noisy) z = &noise_.draw(*noise, ops, x, walk_.t0(), walk_.t1());  // before anything changes
     const affine_velocity c = param_.denoise(walk_.t0());
     S& d = ring_.next();
     comb<2>(ops, d, {c.state, c.output}, {&x, &out});
