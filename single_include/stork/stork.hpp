@@ -1828,10 +1828,16 @@ inline void check_grid(span<const double> times, std::string_view who, std::size
   const bool increasing = times[1] > times[0];
   for (std::size_t i = 1; i < times.size(); ++i) {
     const bool ok = increasing ? times[i] > times[i - 1] : times[i] < times[i - 1];
-    if (!ok)
-      fail(who, "times[" + std::to_string(i) + "]", times[i],
-           std::string("the grid must be strictly ") + (increasing ? "increasing" : "decreasing") +
-               ", times[" + std::to_string(i - 1) + "] = " + describe(times[i - 1]));
+    if (!ok) {
+      // Appended piece by piece: GCC 12 at -O2 reports a false -Warray-bounds for the chained operator+ here.
+      std::string why(increasing ? "the grid must be strictly increasing"
+                                 : "the grid must be strictly decreasing");
+      why += ", times[";
+      why += std::to_string(i - 1);
+      why += "] = ";
+      why += describe(times[i - 1]);
+      fail(who, "times[" + std::to_string(i) + "]", times[i], why);
+    }
     if (!std::isfinite(times[i] - times[i - 1]))  // e.g. -1e308 to 1e308: the step h would be ±Inf
       fail(who, "times[" + std::to_string(i) + "]", times[i],
            "the step from times[" + std::to_string(i - 1) + "] = " + describe(times[i - 1]) +
