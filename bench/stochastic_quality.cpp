@@ -5,22 +5,26 @@
 // components, 5 000 samples), in two settings:
 //  - ve_*: Stable Diffusion's / k-diffusion's VE σ space, the exact denoiser D(x, σ) = E[x₀ | x], start
 //    x = σ_max·z. Grids: `karras` (σ 14.6146 → 0.0292, ρ = 7, then 0: k-diffusion's "Karras" and
-//    stable-diffusion.cpp's `--scheduler karras`; every method but these:), stable-diffusion.cpp's `lcm`
-//    scheduler on SD's σ table (its default for lcm and tcd) and its `simple` one (its default for
-//    ddim_trailing), both from `stork::sigmas_from_name` with `vp_discrete::scaled_linear(1000, 0.00085,
-//    0.012)`, whose σ range is the same 14.6146 → 0.0292.
+//    stable-diffusion.cpp's `--scheduler karras`) for every method but three: lcm and tcd get
+//    stable-diffusion.cpp's `lcm` scheduler (its default for them), ddim_trailing its `simple` one (its
+//    default), both from `stork::sigmas_from_name` on SD's σ table (`vp_discrete::scaled_linear(1000,
+//    0.00085, 0.012)`, the same σ range 14.6146 → 0.0292).
 //  - rf_*_shift{1,3}: rectified flow x = (1 − σ)x₀ + σε, the exact velocity of the same mixtures, start
 //    x = ε at the grid's first σ; the stochastic methods follow their flow rules (docs/stochastic.md).
+//    The menu gives DPM++ 2M SDE (and its Brownian-tree form) stable-diffusion.cpp's flow rule under its
+//    spellings (dpm++2m_sde, dpm++2m_sde_bt: its VE formula on the flow σ) and ComfyUI's under ComfyUI's
+//    (dpmpp_2m_sde, dpmpp_2m_sde_gpu: in the flow's log-SNR); both run, each on its engine's grid.
 //    Grids: stable-diffusion.cpp's `discrete` flow schedule (σ(t) of a discrete flow model with the shift,
 //    t from 999 to 0, then 0: FlowMatchEuler's grid) for the methods run by stable-diffusion.cpp's names,
-//    its `simple` one (ComfyUI's "simple" on a flow model) for ComfyUI's (dpm++2m_sde_heun, dpm++3m_sde,
-//    res_multistep_ancestral, euler_a_cfg_pp), `lcm` for lcm and tcd, `simple` for ddim_trailing, and
-//    dpm++2m_sde on both `discrete` and `simple` (its default flow rule is ComfyUI's); the ODE
-//    samplers as in bench/quality: euler on `flow_sigmas`, dpm++2m on `use_flow_sigmas`, stork4 on
-//    `flow_beta` (docs/flow_grid.md).
+//    its `simple` one (ComfyUI's "simple" on a flow model) for ComfyUI's (dpmpp_2m_sde(_gpu),
+//    dpm++2m_sde_heun, dpm++3m_sde, res_multistep_ancestral, euler_ancestral_cfg_pp), `lcm` for lcm and tcd,
+//    `simple` for ddim_trailing; the ODE samplers as in bench/quality: euler on `flow_sigmas`, dpm++2m on
+//    `use_flow_sigmas`, stork4 on `flow_beta` (docs/flow_grid.md).
 // euler_a_cfg_pp without guidance (the exact model gives cond = uncond) is euler_a bit for bit in VE, so it
-// runs in the flow setting only, where its default rule (ComfyUI's, in the flow's log-SNR) is another
-// sampler than euler_a's (stable-diffusion.cpp's flow rule). res_2s and tcd add no noise with their default
+// runs in the flow setting only, under ComfyUI's spelling euler_ancestral_cfg_pp, whose rule (ComfyUI's, in
+// the flow's log-SNR) is another sampler than euler_a's (stable-diffusion.cpp's flow rule); under
+// stable-diffusion.cpp's spelling it takes sd.cpp's VE formula on the flow σ, which does not sample the data
+// distribution (docs/stochastic.md), so that one is left out. res_2s and tcd add no noise with their default
 // eta (0, as stable-diffusion.cpp): they run with it (kind ODE) and with noise (res_2s eta=1, tcd eta=0.3,
 // TCD's published γ).
 //
@@ -36,7 +40,8 @@
 // ODE samplers carry that mismatch to the end, the SDE samplers forget most of it); the flow grids end at
 // σ = 0 and start at σ = 1 with the exact x = ε (use_flow_sigmas at F(0.999), as diffusers). All are
 // compared with the same true sample set; the SDE samplers draw from stork::normal_noise{2024}, except
-// dpm++2m_sde_bt, which draws from a stork::brownian_tree_noise seeded 2024 over the grid (its users' noise).
+// dpm++2m_sde_bt and dpmpp_2m_sde_gpu, which draw from a stork::brownian_tree_noise seeded 2024 over the grid
+// (their users' noise).
 //
 // Usage: stochastic_quality [OUT_DIR] [--quick]   writes OUT_DIR/stochastic_quality.csv and prints a table.
 // --quick: 300 samples, NFE 5 and 10 (the ctest smoke run; a few seconds). The full run takes about
@@ -127,9 +132,10 @@ struct method_entry {
 
 std::vector<method_entry> methods() {
   return {
-      // ODE samplers (bench/quality's own grids).
+      // ODE samplers (bench/quality's own grids; on flows DPM-Solver++ as diffusers runs it, in log-SNR).
       {"euler", "", "karras", "flow_sigmas"},
-      {"dpm++2m", "", "karras", "use_flow_sigmas"},
+      {"dpm++2m", "", "karras", ""},
+      {"dpm++2m", "flow_rule=log_snr", "", "use_flow_sigmas"},
       {"ipndm", "", "karras", ""},
       {"stork4", "", "karras", "flow_beta"},
       // The stochastic methods of the menu; res_2s and tcd with their default eta add no noise.
@@ -137,10 +143,12 @@ std::vector<method_entry> methods() {
       {"tcd", "", "lcm", "lcm"},
       {"euler_a", "", "karras", "discrete"},
       {"dpm++2s_a", "", "karras", "discrete"},
+      // stable-diffusion.cpp's spelling takes its flow rule, ComfyUI's spelling ComfyUI's (the same in VE).
       {"dpm++2m_sde", "", "karras", "discrete"},
-      {"dpm++2m_sde", "", "", "simple"},  // its flow rule is ComfyUI's: on ComfyUI's grid too
+      {"dpmpp_2m_sde", "", "", "simple"},
       {"dpm++2m_sde_heun", "", "karras", "simple"},
       {"dpm++2m_sde_bt", "", "karras", "discrete"},
+      {"dpmpp_2m_sde_gpu", "", "", "simple"},
       {"dpm++3m_sde", "", "karras", "simple"},
       {"res_multistep_ancestral", "", "karras", "simple"},
       {"res_2s", "eta=1", "karras", "discrete"},
@@ -148,7 +156,7 @@ std::vector<method_entry> methods() {
       {"lcm", "", "lcm", "lcm"},
       {"tcd", "eta=0.3", "lcm", "lcm"},
       {"ddim_trailing", "eta=1", "simple", "simple"},
-      {"euler_a_cfg_pp", "", "", "simple"},
+      {"euler_ancestral_cfg_pp", "", "", "simple"},
   };
 }
 
