@@ -239,8 +239,12 @@ int main(int argc, char** argv) try {
           });
   }
   std::printf("grids:\n");
-  for (dm::grid_kind g : {dm::grid_kind::flow_sigmas, dm::grid_kind::use_flow_sigmas, dm::grid_kind::simple})
+  for (dm::grid_kind g :
+       {dm::grid_kind::flow_sigmas, dm::grid_kind::flow_beta, dm::grid_kind::use_flow_sigmas,
+        dm::grid_kind::simple, dm::grid_kind::sd_discrete, dm::grid_kind::sd_simple})
     std::printf("  %s\n", dm::describe(g).c_str());
+  for (const auto& [name, why] : dm::menu_methods_not_run())
+    std::printf("not run: %s: %s\n", name.c_str(), why.c_str());
   for (const job& j : jobs)
     if (!j.error.empty())
       std::printf("error: shift %g %s NFE %d: %s\n", shifts[j.setting], methods[j.method].name.c_str(),
