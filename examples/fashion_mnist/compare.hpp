@@ -148,6 +148,12 @@ inline void run_jobs(std::vector<job>& jobs, int threads, const std::function<vo
   if (tty) std::fprintf(stderr, "\n");
 }
 
+/// Whether a failed run is a stochastic sampler that diverged (stork's NaN/Inf check stopped it): a measured
+/// result, not a failure of the demo.
+inline bool diverged(const method_entry& m, const job& j) {
+  return m.stochastic && j.error.find("NaN or Inf") != std::string::npos;
+}
+
 /// One line of the FD plot: (model calls, FD) points; stochastic methods dotted, STORK bold.
 struct fd_series {
   std::string name;

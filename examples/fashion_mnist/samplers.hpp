@@ -21,7 +21,7 @@
 ///   would be Euler step for step.
 ///
 /// The velocity network v̂(x_σ, 1000·σ) (`velocity_mlp`, a rectified flow x_σ = (1 − σ)·x₀ + σ·ε) is a plain
-/// velocity field in σ, which stork reads as rectified flow (`flow_entry`), on the three flow grids its users
+/// velocity field in σ, which stork reads as rectified flow (`flow_entry`), on the six flow grids its users
 /// run, each with a shift S (σ = S·u/(1 + (S − 1)·u); SD3 uses 3), all ending at σ = 0 and starting from the
 /// N(0, I) noise as it is:
 /// - `flow_sigmas`: diffusers' FlowMatchEulerDiscreteScheduler (`stork::flow_sigmas`, σ from 1 down to a
