@@ -148,6 +148,12 @@ inline void run_jobs(std::vector<job>& jobs, int threads, const std::function<vo
   if (tty) std::fprintf(stderr, "\n");
 }
 
+/// Whether a failed run is a stochastic sampler that diverged (stork's NaN/Inf check stopped it): a measured
+/// result, not a failure of the demo.
+inline bool diverged(const method_entry& m, const job& j) {
+  return m.stochastic && j.error.find("NaN or Inf") != std::string::npos;
+}
+
 /// One line of the FD plot: (model calls, FD) points; stochastic methods dotted, STORK bold.
 struct fd_series {
   std::string name;
@@ -169,9 +175,10 @@ inline void write_fd_svg(const std::filesystem::path& path, const std::string& h
   const double nlo = std::log(4.5), nhi = std::log(55.0);
   auto px = [&](double nfe) { return x0 + (std::log(nfe) - nlo) / (nhi - nlo) * (x1 - x0); };
   auto py = [&](double fd) { return y1 - (std::min(std::log10(fd), dhi) - dlo) / (dhi - dlo) * (y1 - y0); };
-  const char* colours[] = {"#c0392b", "#e67e22", "#8e44ad", "#d35400", "#f1c40f", "#7f8c8d",
-                           "#2c3e50", "#2980b9", "#16a085", "#27ae60", "#1abc9c", "#34495e",
-                           "#9b59b6", "#95a5a6", "#3498db", "#e74c3c"};
+  const char* colours[] = {"#c0392b", "#e67e22", "#8e44ad", "#d35400", "#f1c40f", "#7f8c8d", "#2c3e50",
+                           "#2980b9", "#16a085", "#27ae60", "#1abc9c", "#34495e", "#9b59b6", "#95a5a6",
+                           "#3498db", "#e74c3c", "#6d4c41", "#ad1457", "#00838f", "#558b2f", "#4527a0",
+                           "#ef6c00", "#b71c1c", "#1b5e20", "#0d47a1", "#827717"};
   std::ofstream os(path);
   os << "<svg xmlns='http://www.w3.org/2000/svg' width='860' height='520' font-family='sans-serif' "
         "font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
@@ -207,7 +214,8 @@ inline void write_fd_svg(const std::filesystem::path& path, const std::string& h
     for (const auto& p : s.points)
       if (std::isfinite(p.second)) os << px(p.first) << ',' << py(p.second) << ' ';
     os << "'/>\n";
-    const double ly = y0 + 8 + 18.0 * static_cast<double>(m);
+    const double ly =
+        y0 + 8 + std::min(18.0, 470.0 / static_cast<double>(series.size())) * static_cast<double>(m);
     os << "<line x1='" << legend << "' x2='" << legend + 22 << "' y1='" << ly << "' y2='" << ly
        << "' stroke='" << colour << "' stroke-width='" << (s.bold ? 2.4 : 1.6) << "'"
        << (s.stochastic ? " stroke-dasharray='2 3'" : "") << "/>\n<text x='" << legend + 28 << "' y='"

@@ -1,8 +1,9 @@
 // The ctest of the Fashion-MNIST demos: 64 samples at NFE 20 from the demos' noise (its first 64 columns)
 // must score an FD below `bound` against the test set — of the ε model with STORK-4 (VP τ, the paper's ε
-// path) and DPM-Solver++(2M) (VE Karras), of the velocity model with STORK-4 and DPM-Solver++(2M) on
-// use_flow_sigmas at shift 3 and Euler on flow_sigmas at shift 1, each on its demo grid; a broken sampler
-// must not: Euler with 2 model calls (on either model) and the noise itself must score above it.
+// path), DPM-Solver++(2M) (VE Karras) and stable-diffusion.cpp's ddim_trailing (VE, its simple schedule),
+// of the velocity model with STORK-4 on flow_beta, DPM-Solver++(2M) on use_flow_sigmas and sd.cpp's dpm2 on
+// its flow discrete schedule at shift 3 and Euler on flow_sigmas at shift 1, each on its demo grid; a broken
+// sampler must not: Euler with 2 model calls (on either model) and the noise itself must score above it.
 //
 //   fashion_mnist_sample_check [data dir]      exit 0: pass, 1: fail, 77: dataset not installed (skipped)
 //
@@ -55,21 +56,26 @@ int main(int argc, char** argv) try {
     const double fd = fm::image_fd(c, x, ref);
     const bool pass = nfe == planned && static_cast<int>(nfe) <= budget && (good ? fd < bound : fd > bound);
     std::printf(
-        "%-10s %-24s %2zu model calls (%2d steps): FD %7.2f, %s %.0f: %s\n", m.name.c_str(),
+        "%-13s %-24s %2zu model calls (%2d steps): FD %7.2f, %s %.0f: %s\n", m.name.c_str(),
         (dm::grid_name(m.grid) + (dm::is_flow(m.grid) ? " shift " + dm::fixed(shift, 0) : "")).c_str(), nfe,
         steps, fd, good ? "needs below" : "needs above", bound, pass ? "ok" : "FAILED");
     ok = ok && pass;
   };
+  using dm::grid_kind;
   check(dm::vp_entry("stork4_vp", stork::stork4{.stages = 5}), eps, 1.0, 20, true);
   check(dm::ve_entry("dpmpp_2m", stork::dpmpp_2m{}), eps, 1.0, 20, true);
   check(dm::ve_entry("euler", stork::euler{}), eps, 1.0, 2, false);
-  using dm::grid_kind;
-  check(dm::flow_entry("stork4", grid_kind::use_flow_sigmas, stork::stork4{}), velocity, 3.0, 20, true);
+  check(dm::ve_entry("ddim_trailing", dm::from_menu<stork::ddim_trailing>("ddim_trailing"),
+                     grid_kind::table_simple),
+        eps, 1.0, 20, true);
+  check(dm::flow_entry("stork4", grid_kind::flow_beta, stork::stork4{}), velocity, 3.0, 20, true);
+  check(dm::flow_entry("dpm2", grid_kind::sd_discrete, dm::from_menu<stork::dpm2>("dpm2")), velocity, 3.0, 20,
+        true);
   check(dm::flow_entry("dpmpp_2m", grid_kind::use_flow_sigmas, stork::dpmpp_2m{}), velocity, 3.0, 20, true);
   check(dm::flow_entry("euler", grid_kind::flow_sigmas, stork::euler{}), velocity, 1.0, 20, true);
   check(dm::flow_entry("euler", grid_kind::flow_sigmas, stork::euler{}), velocity, 1.0, 2, false);
   const double fd_noise = fm::image_fd(c, noise, ref);
-  std::printf("%-10s FD %7.2f, needs above %.0f: %s\n", "noise", fd_noise, bound,
+  std::printf("%-13s FD %7.2f, needs above %.0f: %s\n", "noise", fd_noise, bound,
               fd_noise > bound ? "ok" : "FAILED");
   ok = ok && fd_noise > bound;
   std::printf(ok ? "all checks passed\n" : "CHECK FAILED\n");
