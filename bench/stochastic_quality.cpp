@@ -315,14 +315,9 @@ int main(int argc, char** argv) {
         if (p.k == kind::ve)
           for (double& v : x) v *= grid.front();  // x = σ_max·z; flow: x = ε
         stork::stats st;
-        if (const auto* bt = m.get_if<stork::dpmpp_2m_sde_bt>()) {
-          // The typed method the menu made: an any_method cannot take an interval-aware source today (the
-          // menu's other methods call noise(out) without the interval, which a Brownian tree rejects).
+        if (m.get_if<stork::dpmpp_2m_sde_bt>()) {
           stork::brownian_tree_noise tree(x, grid, 2024);
-          st = p.k == kind::ve
-                   ? stork::integrate(*bt, stork::field(model, stork::ve{}, stork::prediction::sample), x,
-                                      grid, std::ref(tree))
-                   : stork::integrate(*bt, model, x, grid, std::ref(tree));
+          st = run(m, p.k, model, x, grid, std::ref(tree));
         } else {
           st = run(m, p.k, model, x, grid, stork::normal_noise{2024});
         }
