@@ -66,12 +66,15 @@
 #include <unistd.h>
 
 #include "support/gaussian_mixture.hpp"
+#include "support/problems.hpp"
 
 namespace {
 
 using vec = std::vector<double>;
+using stork_test::cosine_grid;
 using stork_test::gaussian_mixture;
 using stork_test::random_mixture;
+using stork_test::ring8;
 using model_fn = std::function<void(const vec&, double, vec&)>;
 
 enum class kind { flow, ve, vpd };
@@ -152,8 +155,8 @@ std::vector<method_entry> methods() {
       entry("stork4_vel", stork_own, stork::stork4{.extrapolate = stork::extrapolate::velocity}),
       entry("stork4_reference", paper, stork::stork4{.stages = 5, .variant = variant::reference}),
       entry("stork2", stork_own, stork::stork2{.stages = 50}),
-      // stable-diffusion.cpp's deterministic menu methods (docs/menu.md), on the grids its users pick for them
-      // (FlowMatchEuler's for flows, karras otherwise).
+      // stable-diffusion.cpp's deterministic menu methods (docs/menu.md), on the grids its users pick for
+      // them (FlowMatchEuler's for flows, karras otherwise).
       entry("dpm2", tail, stork::dpm2{}),
       entry("dpmpp_2m_v2", tail, stork::dpmpp_2m_v2{}),
       entry("ipndm_fixed", tail, stork::ipndm{.coefficients = stork::ipndm_coefficients::fixed}),
@@ -407,21 +410,13 @@ void rock4_solve(const problem& p, vec& x, const vec& grid) {
       [&p](const vec& y, double t, vec& v) { evaluate(p, quantity::velocity, y, t, v); }, x, grid);
 }
 
-/// `n` steps from a to b, graded towards both ends (denser where the velocity changes fast).
-vec graded(double a, double b, std::size_t n) {
-  vec grid(n + 1);
-  for (std::size_t i = 0; i <= n; ++i)
-    grid[i] = b + (a - b) * (1.0 + std::cos(std::numbers::pi * double(i) / double(n))) / 2.0;
-  return grid;
-}
-
 /// `n` ROCK4 steps (9 calls each); 0: the default, 300 (120 for d > 1000).
 reference solve_reference(const problem& p, const vec& start_state, double start, std::size_t n = 0) {
   reference r{start, start_state, {}};
   if (n == 0) n = p.gm.dim > 1000 ? 120 : 300;
   switch (p.k) {
     case kind::flow:
-      rock4_solve(p, r.x0, graded(start, 0.0, n));
+      rock4_solve(p, r.x0, cosine_grid(n, start, 0.0));
       break;
     case kind::ve: {  // uniform in log σ down to σ_min, then uniform in σ to 0 (the velocity is −σ·score)
       vec grid(n + 1);
@@ -435,23 +430,11 @@ reference solve_reference(const problem& p, const vec& start_state, double start
       break;
     }
     case kind::vpd:
-      rock4_solve(p, r.x0, graded(start, vpd_tau_end, n));
+      rock4_solve(p, r.x0, cosine_grid(n, start, vpd_tau_end));
       r.denoise = posterior_mean(p, r.x0, vpd_tau_end);
       break;
   }
   return r;
-}
-
-/// Eight equal components on a circle of radius 2, spread 0.1 (the "8 Gaussians" toy set).
-gaussian_mixture ring8() {
-  gaussian_mixture g{2, {}, {}, {}};
-  for (int k = 0; k < 8; ++k) {
-    const double a = 2.0 * std::numbers::pi * k / 8.0;
-    g.weight.push_back(1.0 / 8.0);
-    g.mean.push_back({2.0 * std::cos(a), 2.0 * std::sin(a)});
-    g.spread.push_back(0.1);
-  }
-  return g;
 }
 
 vec true_samples(const gaussian_mixture& g, std::size_t n, unsigned seed) {

@@ -37,7 +37,9 @@
 namespace {
 
 using vec = std::vector<double>;
+using stork_test::cosine_grid;
 using stork_test::gaussian_mixture;
+using stork_test::ring8;
 
 const std::vector<int> budgets{5, 6, 8, 10, 12, 14, 16, 18, 20, 25, 30, 35, 40, 45, 50, 60, 80, 100};
 
@@ -86,25 +88,6 @@ struct setting {
 };
 
 vec uniform(int n) { return stork_test::uniform_grid(1.0, 0.0, std::size_t(n)); }
-
-gaussian_mixture ring8() {
-  gaussian_mixture g{2, {}, {}, {}};
-  for (int k = 0; k < 8; ++k) {
-    const double a = 2.0 * std::numbers::pi * k / 8.0;
-    g.weight.push_back(1.0 / 8.0);
-    g.mean.push_back({2.0 * std::cos(a), 2.0 * std::sin(a)});
-    g.spread.push_back(0.1);
-  }
-  return g;
-}
-
-/// `n` steps from a to b graded towards both ends.
-vec graded(double a, double b, std::size_t n) {
-  vec g(n + 1);
-  for (std::size_t i = 0; i <= n; ++i)
-    g[i] = b + (a - b) * (1.0 + std::cos(std::numbers::pi * double(i) / double(n))) / 2.0;
-  return g;
-}
 
 double median_error(const vec& a, const vec& b, std::size_t d) {
   const std::size_t n = a.size() / d;
@@ -175,7 +158,7 @@ setting mixture(std::string name, const gaussian_mixture& g, bool ve, double shi
         gm->model_output(stork::ve{}, stork::prediction::sample, y, ve_min, d);
         y = d;
       } else {
-        stork::integrate(stork::rock4{.stages = 5}, vel, y, graded(t0, 0.0, 400));
+        stork::integrate(stork::rock4{.stages = 5}, vel, y, cosine_grid(400, t0, 0.0));
       }
       refs->emplace_back(t0, y);
       it = refs->end() - 1;

@@ -29,6 +29,40 @@
 
 namespace fashion_mnist::demo {
 
+/// The demos' command line, `OUT_DIR SAMPLES THREADS DATA_DIR ...`: argument `i`, or `fallback` when it is
+/// missing or empty.
+inline std::string argument(int argc, char** argv, int i, const std::string& fallback) {
+  return argc > i && argv[i][0] != '\0' ? std::string(argv[i]) : fallback;
+}
+
+/// The arguments both demos take (defaults: ".", 5000 samples, 2 threads, Debian's data directory).
+struct demo_arguments {
+  std::filesystem::path dir;
+  Eigen::Index samples = 0;
+  int threads = 0;
+  std::filesystem::path data;
+};
+
+/// Reads and checks arguments 1–4 (`program` names the errors: stork::error for a bad value).
+inline demo_arguments read_arguments(int argc, char** argv, const std::string& program) {
+  demo_arguments a{argument(argc, argv, 1, "."), std::stol(argument(argc, argv, 2, "5000")),
+                   std::stoi(argument(argc, argv, 3, "2")),
+                   argument(argc, argv, 4, default_data_dir.string())};
+  if (a.samples < 64 || a.samples > 60000)
+    throw stork::error("stork: " + program + ": samples must be 64 to 60000");
+  if (a.threads < 1 || a.threads > 64) throw stork::error("stork: " + program + ": threads must be 1 to 64");
+  return a;
+}
+
+/// False, after printing SKIP, when `data` has no Fashion-MNIST test set (the demos then exit with 77,
+/// ctest's skip code).
+inline bool has_test_set(const std::filesystem::path& data) {
+  if (std::filesystem::exists(data / "t10k-images-idx3-ubyte.gz")) return true;
+  std::printf("SKIP: %s has no Fashion-MNIST test set (Debian: dataset-fashion-mnist)\n",
+              data.string().c_str());
+  return false;
+}
+
 /// One sampling run: a method (index into the demo's list), an NFE budget (index into `nfe_budgets`) and
 /// a setting (the flow demo's shift; 0 in the ε demo), the grid steps the budget rule chose, and results.
 struct job {

@@ -83,24 +83,14 @@ int main(int argc, char** argv) try {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   const std::filesystem::path here = std::filesystem::path(__FILE__).parent_path();
-  auto arg = [&](int i, const std::string& fallback) {  // a missing or empty argument takes the default
-    return argc > i && argv[i][0] != '\0' ? std::string(argv[i]) : fallback;
-  };
-  const std::filesystem::path dir = arg(1, ".");
-  const Eigen::Index n = std::stol(arg(2, "5000"));
-  const int threads = std::stoi(arg(3, "2"));
-  const std::filesystem::path data = arg(4, fm::default_data_dir.string());
-  const int ode_steps = std::stoi(arg(5, std::to_string(default_ode_steps)));
-  if (n < 64 || n > 60000) throw stork::error("stork: fashion_mnist_flow_demo: samples must be 64 to 60000");
-  if (threads < 1 || threads > 64)
-    throw stork::error("stork: fashion_mnist_flow_demo: threads must be 1 to 64");
+  const dm::demo_arguments args = dm::read_arguments(argc, argv, "fashion_mnist_flow_demo");
+  const std::filesystem::path &dir = args.dir, &data = args.data;
+  const Eigen::Index n = args.samples;
+  const int threads = args.threads;
+  const int ode_steps = std::stoi(dm::argument(argc, argv, 5, std::to_string(default_ode_steps)));
   if (ode_steps < 2 || ode_steps > 100000)
     throw stork::error("stork: fashion_mnist_flow_demo: ODE steps must be 2 to 100000");
-  if (!std::filesystem::exists(data / "t10k-images-idx3-ubyte.gz")) {
-    std::printf("SKIP: %s has no Fashion-MNIST test set (Debian: dataset-fashion-mnist)\n",
-                data.string().c_str());
-    return 77;
-  }
+  if (!dm::has_test_set(data)) return 77;
   std::filesystem::create_directories(dir);
 
   const fm::velocity_mlp model = fm::velocity_mlp::load(here / "velocity_weights.bin");

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <numbers>
 #include <vector>
 
 namespace stork_test {
@@ -158,6 +159,18 @@ double gaussian_process_map(const Process& pr, double mu, double s, double x0, d
 /// A 2-D mixture of three components, one of them narrow (stiff near σ → 0).
 inline gaussian_mixture three_blobs() {
   return {2, {0.3, 0.5, 0.2}, {{-1.5, 0.5}, {1.0, 1.0}, {0.5, -1.5}}, {0.3, 0.2, 0.05}};
+}
+
+/// Eight equal components on a circle of radius 2, spread 0.1 (the "8 Gaussians" toy set).
+inline gaussian_mixture ring8() {
+  gaussian_mixture g{2, {}, {}, {}};
+  for (int k = 0; k < 8; ++k) {
+    const double a = 2.0 * std::numbers::pi * k / 8.0;
+    g.weight.push_back(1.0 / 8.0);
+    g.mean.push_back({2.0 * std::cos(a), 2.0 * std::sin(a)});
+    g.spread.push_back(0.1);
+  }
+  return g;
 }
 
 /// Deterministic standard-normal-ish noise (Box–Muller on a fixed LCG) for n values.

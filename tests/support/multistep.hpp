@@ -16,17 +16,6 @@
 
 namespace stork_test {
 
-/// t_i = b + (a − b)·(1 + cos(πi/n))/2, i = 0..n: from a to b, end steps O(1/n²) (σ_i = (1 + cos(πi/n))/2
-/// for a = 1, b = 0). A multistep method's first-order start and final steps cost O(1/n⁴) on it.
-inline std::vector<double> cosine_grid(std::size_t n, double a = 1.0, double b = 0.0) {
-  std::vector<double> g(n + 1);
-  for (std::size_t i = 0; i <= n; ++i)
-    g[i] = b + (a - b) * 0.5 *
-                   (1.0 + std::cos(std::numbers::pi * static_cast<double>(i) / static_cast<double>(n)));
-  g.front() = a, g.back() = b;
-  return g;
-}
-
 /// The single Gaussian of the order tests: data N(2, 0.5²), started from x = 1.5 (the quickstart's).
 constexpr double order_mu = 2.0, order_s = 0.5, order_x0 = 1.5;
 
